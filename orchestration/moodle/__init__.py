@@ -1,0 +1,1 @@
+"""Moodle data coming in: the real Moodle table definitions, synthetic sites, and the union views."""

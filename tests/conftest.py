@@ -1,0 +1,42 @@
+"""Shared fixtures: a real embedded PostgreSQL server for the whole test session."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import replace
+
+import psycopg
+import pytest
+
+from orchestration.local.postgres import LocalPostgres, start_postgres
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """One embedded PostgreSQL for the session, removed when the session ends."""
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    yield start_postgres(pgdata, cleanup_mode="delete")
+
+
+@pytest.fixture
+def pg(postgres_server: LocalPostgres) -> Iterator[LocalPostgres]:
+    """A new, empty database on the session's server, for one test."""
+    yield _new_database(postgres_server)
+
+
+def _new_database(server: LocalPostgres) -> LocalPostgres:
+    name = f"test_{next(_database_numbers)}"
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name}")
+        conn.execute(f"create database {name}")
+    return replace(server, database=name)
+
+
+@pytest.fixture(scope="module")
+def module_pg(postgres_server: LocalPostgres) -> LocalPostgres:
+    """A new, empty database shared by the tests of one module."""
+    return _new_database(postgres_server)
+

@@ -63,7 +63,7 @@ LEARNER_BLOCK = ("username", "idnumber", "firstname", "lastname", "email")
 COMPLETION = Feed(
     name="completion",
     prefix="Completion",
-    mart="completion",
+    mart="course_completions",
     description="One row per learner × course completion, on the local day it was completed.",
     columns=(
         *LEARNER_COLUMNS,

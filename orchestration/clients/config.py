@@ -1,0 +1,297 @@
+"""The clients file: which feeds each client gets, in which columns, delivered where.
+
+One YAML file holds every client (`ODS_CLIENTS_FILE`, default `config/clients.yaml`). It is
+validated here when the code location loads, so a wrong entry stops the load with a message that
+names the client, the key and what is allowed; nothing is delivered half-configured. Secrets
+are never in the file, only the names of environment variables or files that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from orchestration.feeds import FEEDS, Feed
+from orchestration.paths import PROJECT_ROOT
+
+DEFAULT_CLIENTS_FILE = PROJECT_ROOT / "config" / "clients.yaml"
+MIN_RETENTION_DAYS = 28
+SLUG = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """The clients file is wrong; the message names the file, the client and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'"
+        ) from None
+    return value
+
+
+class FeedSettings(_Strict):
+    """One feed of one client. `columns` maps canonical column → header, in file order."""
+
+    columns: dict[str, str] | None = None
+    records: Literal["completed_or_passed", "all"] | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _headers_unique_and_non_empty(cls, columns: dict[str, str] | None) -> dict[str, str] | None:
+        if columns is None:
+            return None
+        if not columns:
+            raise ValueError("columns is empty; omit it to get the feed's default columns")
+        seen: dict[str, str] = {}
+        for column, header in columns.items():
+            if not isinstance(header, str) or not header.strip():
+                raise ValueError(f"column {column!r} has an empty header")
+            if header in seen:
+                raise ValueError(
+                    f"duplicate header {header!r} for columns {seen[header]!r} and {column!r}"
+                )
+            seen[header] = column
+        return columns
+
+
+class SftpSettings(_Strict):
+    """Where a client's files go, and how we prove who we talk to."""
+
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    username: str
+    directory: str = "/"
+    private_key_env: str | None = None
+    private_key_path: Path | None = None
+    password_env: str | None = None
+    host_key: str | None = None
+    host_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_credential_and_one_host_key(self) -> SftpSettings:
+        credentials = [
+            name
+            for name in ("private_key_env", "private_key_path", "password_env")
+            if getattr(self, name) is not None
+        ]
+        if len(credentials) != 1:
+            raise ValueError(
+                "set exactly one of private_key_env (name of an environment variable holding "
+                "the key), private_key_path (a key file) or password_env; "
+                f"found {credentials or 'none'}"
+            )
+        if (self.host_key is None) == (self.host_key_file is None):
+            raise ValueError(
+                "pin the server's host key: set exactly one of host_key "
+                "('ssh-ed25519 AAAA…') or host_key_file (a .pub or known_hosts line)"
+            )
+        if self.host_key is not None:
+            _check_host_key_line(self.host_key)
+        return self
+
+    def pinned_host_key(self) -> str:
+        """The pinned public host key line (`type base64`)."""
+        if self.host_key is not None:
+            return self.host_key.strip()
+        assert self.host_key_file is not None
+        if not self.host_key_file.exists():
+            raise ConfigError(f"host_key_file {self.host_key_file} does not exist")
+        return _check_host_key_line(self.host_key_file.read_text())
+
+    def credentials(self, client_id: str) -> tuple[str | None, str | None]:
+        """(private key text, password) read now, at delivery time; a clear error if missing."""
+        if self.private_key_env is not None:
+            return _required_env(client_id, self.private_key_env, "private_key_env"), None
+        if self.password_env is not None:
+            return None, _required_env(client_id, self.password_env, "password_env")
+        assert self.private_key_path is not None
+        if not self.private_key_path.exists():
+            raise ConfigError(
+                f"client {client_id!r}: sftp.private_key_path {self.private_key_path} does not exist"
+            )
+        return self.private_key_path.read_text(), None
+
+
+def _required_env(client_id: str, name: str, key: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(
+            f"client {client_id!r}: environment variable {name} (sftp.{key}) is not set; "
+            "set it to the secret before delivering"
+        )
+    return value
+
+
+_HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
+
+
+def _check_host_key_line(text: str) -> str:
+    parts = text.split()
+    # A known_hosts line starts with the host pattern; a .pub line starts with the key type.
+    if len(parts) >= 3 and parts[1] in _HOST_KEY_TYPES:
+        parts = parts[1:]
+    if len(parts) < 2 or parts[0] not in _HOST_KEY_TYPES:
+        raise ValueError(
+            f"host key must look like '<type> <base64>' with type one of {', '.join(_HOST_KEY_TYPES)}"
+        )
+    return f"{parts[0]} {parts[1]}"
+
+
+class ClientConfig(_Strict):
+    """One client organisation: its Moodle replica, feeds, file format and SFTP folder."""
+
+    name: str
+    moodle_schema: Annotated[str, Field(pattern=IDENTIFIER.pattern)]
+    table_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_]{0,20}$")] = "mdl_"
+    timezone: str | None = None
+    feeds: dict[str, FeedSettings]
+    sftp: SftpSettings
+    retention_days: int = MIN_RETENTION_DAYS
+    file_date: Literal["next_day", "activity_day"] = "next_day"
+    line_ending: Literal["crlf", "lf"] = "crlf"
+    byte_order_mark: bool = False
+    neutralise_formulas: bool = False
+
+    _check_tz = field_validator("timezone")(
+        classmethod(lambda cls, v: None if v is None else _check_timezone(v))
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_keeps_the_promise(cls, days: int) -> int:
+        if days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"retention_days is {days}; it must be at least {MIN_RETENTION_DAYS} "
+                "(files stay in the client's folder for at least 28 days)"
+            )
+        return days
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _feeds_known(cls, feeds: Any) -> Any:
+        if not isinstance(feeds, dict) or not feeds:
+            raise ValueError(f"list at least one feed; allowed: {', '.join(FEEDS)}")
+        unknown = [name for name in feeds if name not in FEEDS]
+        if unknown:
+            raise ValueError(f"unknown feed {unknown[0]!r}; allowed: {', '.join(FEEDS)}")
+        return {name: settings or {} for name, settings in feeds.items()}
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> ClientConfig:
+        for feed_name, settings in self.feeds.items():
+            feed = FEEDS[feed_name]
+            for column in settings.columns or {}:
+                if column not in feed.column_names:
+                    raise ValueError(
+                        f"feeds.{feed_name}.columns: unknown column {column!r}; "
+                        f"allowed: {', '.join(feed.column_names)}"
+                    )
+            if settings.records is not None and feed_name != "scorm":
+                raise ValueError(f"feeds.{feed_name}.records: only the scorm feed has 'records'")
+        return self
+
+    def headers(self, feed: Feed) -> dict[str, str]:
+        """Canonical column → header, in the client's file order."""
+        return dict(self.feeds[feed.name].columns or feed.default_headers())
+
+
+class ClientsConfig(_Strict):
+    """The whole clients file."""
+
+    timezone: str = "Europe/London"
+    lookback_days: int = Field(14, ge=0, le=90)
+    archive_dir: Path | None = None
+    clients: dict[str, ClientConfig]
+
+    _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+
+    @field_validator("clients", mode="before")
+    @classmethod
+    def _slugs(cls, clients: Any) -> Any:
+        if not isinstance(clients, dict) or not clients:
+            raise ValueError("list at least one client under 'clients'")
+        for client_id in clients:
+            if not isinstance(client_id, str) or not SLUG.match(client_id):
+                raise ValueError(
+                    f"client id {client_id!r} is not a slug: lowercase letters, digits and _, "
+                    "starting with a letter, at most 40 characters"
+                )
+        return clients
+
+    def timezone_of(self, client_id: str) -> str:
+        return self.clients[client_id].timezone or self.timezone
+
+    def subscribers(self, feed: str) -> list[str]:
+        """Client ids subscribed to `feed`, sorted."""
+        return sorted(cid for cid, client in self.clients.items() if feed in client.feeds)
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid clients file {path}:"]
+    for problem in error.errors():
+        location = list(problem["loc"])
+        where = ""
+        if len(location) >= 2 and location[0] == "clients":
+            where = f"client {location[1]!r}: "
+            location = location[2:]
+        key = ".".join(str(part) for part in location) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}{key}: {message}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in the file are relative to the file's own folder."""
+    for client in (raw.get("clients") or {}).values():
+        sftp = (client or {}).get("sftp") or {}
+        for key in ("private_key_path", "host_key_file"):
+            if isinstance(sftp.get(key), str):
+                sftp[key] = str((base / sftp[key]).resolve())
+    if isinstance(raw.get("archive_dir"), str):
+        raw["archive_dir"] = str((base / raw["archive_dir"]).resolve())
+    return raw
+
+
+def clients_file_path() -> Path:
+    return Path(os.environ.get("ODS_CLIENTS_FILE", DEFAULT_CLIENTS_FILE)).resolve()
+
+
+def load_clients(path: Path | None = None) -> ClientsConfig:
+    """Read and validate the clients file; raises ConfigError with every problem listed."""
+    path = (path or clients_file_path()).resolve()
+    if not path.exists():
+        raise ConfigError(
+            f"clients file {path} does not exist; set ODS_CLIENTS_FILE or run `make demo`"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"clients file {path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"clients file {path} must be a mapping with a 'clients' key")
+    try:
+        return ClientsConfig.model_validate(_resolve_paths(raw, path.parent))
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from None

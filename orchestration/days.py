@@ -1,0 +1,41 @@
+"""Local calendar days: their epoch bounds and the dates in file names.
+
+A partition is a calendar day D in the client's time zone. Its bounds are local midnights, so a
+day is 23 or 25 hours long when the clocks change (Europe/London: 2026-03-29 and 2026-10-25).
+SQL filters on epoch seconds because Moodle stores epoch seconds and that is what its indexes hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+FileDate = Literal["next_day", "activity_day"]
+
+
+def local_midnight(day: dt.date, timezone: str) -> dt.datetime:
+    """The instant local day `day` starts in `timezone` (aware)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(timezone))
+
+
+def day_epoch_bounds(day: dt.date, timezone: str) -> tuple[int, int]:
+    """Half-open [start, end) epoch seconds of local day `day`."""
+    start = local_midnight(day, timezone)
+    end = local_midnight(day + dt.timedelta(days=1), timezone)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def local_date_of(epoch: int, timezone: str) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch, ZoneInfo(timezone)).date()
+
+
+def file_date(activity_day: dt.date, rule: FileDate = "next_day") -> dt.date:
+    """The date in a file's name. The contract says a file carries "the current date" of its 05:00
+    delivery, so by default the file for activity day D is dated D + 1."""
+    return activity_day + dt.timedelta(days=1) if rule == "next_day" else activity_day
+
+
+def file_name(prefix: str, activity_day: dt.date, rule: FileDate = "next_day") -> str:
+    """`SCORM20261128.csv` and the like."""
+    return f"{prefix}{file_date(activity_day, rule):%Y%m%d}.csv"

@@ -1,0 +1,160 @@
+"""The clients file: a valid file loads; each bad input gets its own clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration.clients import ConfigError, load_clients
+from orchestration.feeds import COMPLETION
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOM0Ckey"
+
+
+def _valid() -> dict:
+    return {
+        "timezone": "Europe/London",
+        "clients": {
+            "acme": {
+                "name": "Acme Health Trust",
+                "moodle_schema": "moodle_acme",
+                "feeds": {
+                    "completion": {
+                        "columns": {"username": "Employee ID", "completion_date": "Completed"}
+                    }
+                },
+                "sftp": {
+                    "host": "sftp.example.org",
+                    "username": "acme",
+                    "directory": "/outbound",
+                    "private_key_env": "ACME_SFTP_KEY",
+                    "host_key": HOST_KEY,
+                },
+                "retention_days": 28,
+            },
+            "globex": {
+                "name": "Globex",
+                "moodle_schema": "moodle_globex",
+                "timezone": "America/New_York",
+                "feeds": {"completion": None},
+                "sftp": {
+                    "host": "sftp.example.org",
+                    "username": "globex",
+                    "password_env": "GLOBEX_SFTP_PASSWORD",
+                    "host_key_file": "keys/host.pub",
+                },
+            },
+        },
+    }
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "clients.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _error(tmp_path: Path, data: dict) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_clients(_write(tmp_path, data))
+    return str(raised.value)
+
+
+def test_a_valid_file_loads_with_defaults_and_client_order_of_columns(tmp_path):
+    config = load_clients(_write(tmp_path, _valid()))
+    acme = config.clients["acme"]
+    assert list(acme.headers(COMPLETION).items()) == [
+        ("username", "Employee ID"),
+        ("completion_date", "Completed"),
+    ]
+    assert list(config.clients["globex"].headers(COMPLETION)) == list(COMPLETION.default_columns)
+    assert config.timezone_of("globex") == "America/New_York"
+    assert config.timezone_of("acme") == "Europe/London"
+    assert config.clients["globex"].sftp.host_key_file == (tmp_path / "keys/host.pub").resolve()
+    assert config.subscribers("completion") == ["acme", "globex"]
+    assert acme.file_date == "next_day" and acme.line_ending == "crlf"
+
+
+def test_client_id_must_be_a_slug(tmp_path):
+    data = _valid()
+    data["clients"]["Acme Corp"] = data["clients"].pop("acme")
+    assert "client id 'Acme Corp' is not a slug" in _error(tmp_path, data)
+
+
+def test_unknown_feed_names_the_client_and_the_allowed_feeds(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["feeds"]["grades"] = {}
+    message = _error(tmp_path, data)
+    assert "client 'acme'" in message and "unknown feed 'grades'" in message
+    assert "allowed: " in message and "completion" in message
+
+
+def test_unknown_column_names_the_feed_and_lists_the_allowed_columns(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["feeds"]["completion"]["columns"]["shoe_size"] = "Shoe"
+    message = _error(tmp_path, data)
+    assert "client 'acme'" in message
+    assert "feeds.completion.columns: unknown column 'shoe_size'" in message
+    assert "course_shortname" in message
+
+
+def test_duplicate_headers_are_refused(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["feeds"]["completion"]["columns"]["email"] = "Employee ID"
+    message = _error(tmp_path, data)
+    assert "duplicate header 'Employee ID'" in message and "client 'acme'" in message
+
+
+def test_retention_below_28_days_is_refused(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["retention_days"] = 14
+    message = _error(tmp_path, data)
+    assert "client 'acme': retention_days" in message and "at least 28" in message
+
+
+def test_a_secret_in_the_file_is_not_a_key_we_accept(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["sftp"]["private_key"] = "-----BEGIN OPENSSH PRIVATE KEY-----"
+    message = _error(tmp_path, data)
+    assert "sftp.private_key" in message and "BEGIN OPENSSH" not in message
+
+
+def test_missing_credentials_and_missing_host_key_are_refused(tmp_path):
+    data = _valid()
+    del data["clients"]["acme"]["sftp"]["private_key_env"]
+    assert "set exactly one of private_key_env" in _error(tmp_path, data)
+    data = _valid()
+    del data["clients"]["acme"]["sftp"]["host_key"]
+    assert "pin the server's host key" in _error(tmp_path, data)
+
+
+def test_unknown_timezone_is_refused(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["timezone"] = "Mars/Olympus"
+    assert "unknown time zone 'Mars/Olympus'" in _error(tmp_path, data)
+
+
+def test_records_option_belongs_to_the_scorm_feed_only(tmp_path):
+    data = _valid()
+    data["clients"]["acme"]["feeds"]["completion"]["records"] = "all"
+    assert "only the scorm feed has 'records'" in _error(tmp_path, data)
+
+
+def test_a_missing_environment_variable_is_a_clear_error_at_delivery_time(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACME_SFTP_KEY", raising=False)
+    config = load_clients(_write(tmp_path, _valid()))
+    with pytest.raises(ConfigError, match="client 'acme': environment variable ACME_SFTP_KEY"):
+        config.clients["acme"].sftp.credentials("acme")
+    monkeypatch.setenv("ACME_SFTP_KEY", "key text")
+    assert config.clients["acme"].sftp.credentials("acme") == ("key text", None)
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_clients(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clients: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_clients(bad)

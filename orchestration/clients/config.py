@@ -8,6 +8,7 @@ are never in the file, only the names of environment variables or files that hol
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -221,6 +222,7 @@ class ClientsConfig(_Strict):
     """The whole clients file."""
 
     timezone: str = "Europe/London"
+    first_day: dt.date = dt.date(2026, 1, 1)
     lookback_days: int = Field(14, ge=0, le=90)
     archive_dir: Path | None = None
     clients: dict[str, ClientConfig]

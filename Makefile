@@ -1,0 +1,55 @@
+# Outbound Data Sync — make demo | make test | make ui (see README.md)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.md' 2>/dev/null | grep -v -e '/target/' -e '/logs/')
+
+# Demo day range: make demo FROM=2026-11-20 TO=2026-11-22 (default: yesterday)
+DEMO_ARGS := $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+
+.PHONY: install demo test ui up down status lint bench clean
+
+install: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	# --compile-bytecode: this environment sets PYTHONDONTWRITEBYTECODE, so without it every
+	# start re-compiles dagster (8-10 s instead of 4 s; stack-notes.md).
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --compile-bytecode --python $(BIN)/python
+	touch $@
+
+$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
+	$(BIN)/ods parse
+
+demo: install $(MANIFEST)
+	$(BIN)/ods demo $(DEMO_ARGS)
+
+test: install $(MANIFEST)
+	$(BIN)/python -m pytest
+
+ui: install $(MANIFEST)
+	$(BIN)/ods up
+	DAGSTER_HOME=$(CURDIR)/.ods/dagster $(BIN)/dagster dev -w workspace.yaml
+
+up: install
+	$(BIN)/ods up
+
+down: install
+	$(BIN)/ods down
+
+status: install
+	$(BIN)/ods status
+
+lint: install
+	$(BIN)/ruff check orchestration tests benchmarks
+	$(BIN)/ruff format --check orchestration tests benchmarks
+	$(BIN)/mypy orchestration
+
+bench: install $(MANIFEST)
+	$(BIN)/python benchmarks/completion_export.py
+
+clean: down
+	rm -rf .ods dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""Dagster definitions: the glue on top of the pure modules (config, dbt, export, delivery)."""

@@ -1,0 +1,76 @@
+"""The dbt project as Dagster assets: staging and intermediate views, and the daily feed marts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.dbt_args import dbt_build_args
+from orchestration.paths import DBT_PROJECT_DIR
+
+MARTS_SELECTION = "config.materialized:incremental"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Under `dagster dev` this runs `dbt parse`; elsewhere the manifest is made by `make` (`ods parse`).
+dbt_project.prepare_if_dev()
+
+
+class FeedTranslator(DagsterDbtTranslator):
+    """Groups dbt models by their folder (staging, intermediate, marts)."""
+
+    def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "moodle"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+def manifest() -> dict[str, Any]:
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+def moodle_source_tables() -> list[str]:
+    """The union views dbt reads, as declared in the dbt sources (one source of truth)."""
+    return sorted(
+        source["name"]
+        for source in manifest()["sources"].values()
+        if source["source_name"] == "moodle"
+    )
+
+
+def build_dbt_assets(
+    daily: dg.DailyPartitionsDefinition,
+) -> list[dg.AssetsDefinition]:
+    """Two dbt asset sets: views built on demand, and the incremental marts by day."""
+    translator = FeedTranslator()
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        exclude=MARTS_SELECTION,
+        dagster_dbt_translator=translator,
+        name="moodle_views",
+    )
+    def moodle_views(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        """Staging and intermediate views over the Moodle union views."""
+        yield from dbt.cli(["build"], context=context).stream()
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        select=MARTS_SELECTION,
+        partitions_def=daily,
+        dagster_dbt_translator=translator,
+        name="feed_marts",
+        pool="dbt_marts",
+    )
+    def feed_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run)."""
+        first, last = context.partition_key_range.start, context.partition_key_range.end
+        yield from dbt.cli(dbt_build_args(first, last), context=context).stream()
+
+    return [moodle_views, feed_marts]

@@ -1,0 +1,27 @@
+"""Resources: the warehouse connection and the local archive of files made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from orchestration import warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """PostgreSQL named by the `PG*` environment variables (embedded server when PGHOST is unset)."""
+
+    def connect(self) -> psycopg.Connection:
+        return warehouse.connect()
+
+
+class ArchiveResource(dg.ConfigurableResource):
+    """The folder that keeps every file made, so any day can be re-sent byte for byte."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)

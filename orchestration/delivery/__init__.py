@@ -1,0 +1,1 @@
+"""Delivery: put each client's files in its SFTP folder atomically, trusting only its pinned key."""

@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets: staging and intermediate views, and the daily feed marts."""
 
-from __future__ import annotations
 
 import json
 from collections.abc import Iterator

@@ -1,6 +1,5 @@
 """Per feed: the client's file for a day (exported into the archive) and its delivery over SFTP."""
 
-from __future__ import annotations
 
 import csv
 import datetime as dt

@@ -1,6 +1,5 @@
 """The union views over every client's replicated Moodle schema: what dbt's `moodle` source reads."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

@@ -1,6 +1,5 @@
 """Resources: the warehouse connection and the local archive of files made."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -73,7 +73,7 @@ def run_days(first: dt.date, last: dt.date) -> list[ClientDayRun]:
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from orchestration.definitions import build_definitions
+    from orchestration.defs.code_location import build_definitions
     from orchestration.defs.jobs import DAILY_MARTS_JOB, files_job_name
     from orchestration.feeds import FEEDS
 

@@ -1,0 +1,137 @@
+"""Helpers for end-to-end tests: a clients file for a test SFTP server, expected rows, downloads."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import psycopg
+import yaml
+from psycopg import sql
+
+from orchestration.days import local_date_of
+from orchestration.delivery.keys import generate_key_pair
+from orchestration.local.sftp_server import LocalSftpServer
+
+
+def add_sftp_account(server: LocalSftpServer, keys: Path, username: str) -> Path:
+    """An account with its own key pair and an `outbound` folder; returns the private key path."""
+    private = keys / username
+    public = generate_key_pair(private, f"test-{username}")
+    folder = server.add_user(username, authorized_key=public)
+    (folder / "outbound").mkdir(exist_ok=True)
+    return private
+
+
+def write_clients_file(path: Path, clients: dict[str, Any], **top: Any) -> Path:
+    path.write_text(
+        yaml.safe_dump({"timezone": "Europe/London", **top, "clients": clients}, sort_keys=False)
+    )
+    return path
+
+
+def client_entry(
+    schema: str, server: LocalSftpServer, username: str, key: Path, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "name": f"{username.title()} Ltd",
+        "moodle_schema": schema,
+        "feeds": {"completion": {}},
+        "sftp": {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "username": username,
+            "directory": "/outbound",
+            "private_key_path": str(key),
+            "host_key": server.host_key_line(),
+        },
+        **extra,
+    }
+
+
+def _rows(conn: psycopg.Connection, schema: str, table: str, columns: str) -> list[tuple]:
+    query = sql.SQL("select " + columns + " from {}").format(sql.Identifier(schema, table))
+    return conn.execute(query).fetchall()
+
+
+def expected_completions(
+    conn: psycopg.Connection, schema: str, prefix: str, timezone: str, day: dt.date
+) -> list[dict[str, Any]]:
+    """Completion rows of local day `day`, worked out in Python from the raw Moodle tables:
+    completed rows only, no deleted users, no guest, no site course; ordered by user, course."""
+    users = {
+        row[0]: row
+        for row in _rows(
+            conn, schema, f"{prefix}user",
+            "id, username, idnumber, email, firstname, lastname, deleted",
+        )
+    }
+    courses = {
+        row[0]: row
+        for row in _rows(conn, schema, f"{prefix}course", "id, shortname, fullname, format")
+    }
+    expected = []
+    for user_id, course_id, completed in _rows(
+        conn, schema, f"{prefix}course_completions", "userid, course, timecompleted"
+    ):
+        if completed is None or local_date_of(completed, timezone) != day:
+            continue
+        user, course = users.get(user_id), courses.get(course_id)
+        if user is None or course is None:
+            continue
+        if user[6] == 1 or user[1] == "guest" or course[3] == "site":
+            continue
+        expected.append(
+            {
+                "user_id": user_id,
+                "username": user[1],
+                "idnumber": user[2],
+                "email": user[3],
+                "firstname": user[4],
+                "lastname": user[5],
+                "course_id": course_id,
+                "course_shortname": course[1],
+                "course_name": course[2],
+                "completion_date": day.isoformat(),
+            }
+        )
+    return sorted(expected, key=lambda row: (row["user_id"], row["course_id"]))
+
+
+@contextmanager
+def sftp_session(server: LocalSftpServer, key: Path, username: str) -> Iterator[paramiko.SFTPClient]:
+    """Log in as the client would, trusting only the server's own host key."""
+    client = paramiko.SSHClient()
+    host_key = paramiko.Ed25519Key(data=base64.b64decode(server.host_key_line().split()[1]))
+    client.get_host_keys().add(f"[127.0.0.1]:{server.port}", "ssh-ed25519", host_key)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1", port=server.port, username=username, key_filename=str(key),
+        look_for_keys=False, allow_agent=False,
+    )
+    try:
+        with client.open_sftp() as sftp:
+            yield sftp
+    finally:
+        client.close()
+
+
+def download(server: LocalSftpServer, key: Path, username: str, remote: str) -> bytes:
+    with sftp_session(server, key, username) as sftp, sftp.open(remote, "rb") as handle:
+        return handle.read()
+
+
+def list_remote(server: LocalSftpServer, key: Path, username: str, folder: str) -> list[str]:
+    with sftp_session(server, key, username) as sftp:
+        return sorted(sftp.listdir(folder))
+
+
+def parse_csv(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))

@@ -1,0 +1,395 @@
+"""The Completion mart, built by `dbt build` over two real Moodle schemas on a real PostgreSQL.
+
+Expected rows are worked out here, in Python with zoneinfo, from the rows the fixture inserts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+import yaml
+
+from orchestration.feeds import COMPLETION
+from orchestration.local.postgres import LocalPostgres
+from orchestration.moodle.schema import create_moodle_tables
+from orchestration.moodle.synthetic import insert_rows
+from orchestration.moodle.union_views import MoodleSource, create_union_views
+from orchestration.paths import DBT_PROJECT_DIR
+
+VENV_BIN = Path(sys.executable).parent
+MART = "marts.course_completions"
+EVERY_DAY = {"min_date": "2000-01-01", "max_date": "2100-01-01"}
+
+
+@dataclass(frozen=True)
+class Site:
+    source: MoodleSource
+    release: str
+
+
+ACME = Site(MoodleSource("acme", "moodle_acme", "mdl_", "Europe/London"), "4.2")
+GLOBEX = Site(MoodleSource("globex", "moodle_globex", "m_", "America/New_York"), "5.0")
+
+# id, username, deleted, suspended; id 1 is the guest user, as Moodle's installer makes it.
+USERS = [
+    (1, "guest", 0, 0),
+    (2, "admin", 0, 0),
+    (3, "alice", 0, 0),
+    (4, "bob@example.org.1790000000", 1, 0),  # deleted: Moodle rewrites the username
+    (5, "carol", 0, 1),  # suspended
+    (6, "dan", 0, 0),
+    (7, "erin", 0, 0),
+]
+# id, format, fullname; id 1 is the site front page.
+COURSES = [(1, "site", "Front page"), (2, "topics", "Fire Safety"), (3, "weeks", "Manual Handling")]
+
+
+def _epoch(local: str, timezone: str, fold: int = 0) -> int:
+    naive = dt.datetime.fromisoformat(local)
+    return int(naive.replace(tzinfo=ZoneInfo(timezone), fold=fold).timestamp())
+
+
+LONDON, NEW_YORK = "Europe/London", "America/New_York"
+# (client, user, course, timecompleted): around local midnight of Europe/London's 25-hour day
+# 2026-10-25 and of ordinary days, in both clients' time zones, plus rows that must never show.
+COMPLETIONS = [
+    ("acme", 3, 2, _epoch("2026-10-25 00:30", LONDON)),
+    ("acme", 5, 2, _epoch("2026-10-24 23:30", LONDON)),  # suspended: included
+    ("acme", 2, 2, _epoch("2026-10-26 00:30", LONDON)),
+    ("acme", 3, 3, _epoch("2026-10-25 23:30", LONDON)),
+    ("acme", 6, 2, _epoch("2026-10-25 01:30", LONDON, fold=1)),  # the second 01:30 (GMT)
+    ("acme", 6, 3, _epoch("2026-06-01 00:00", LONDON)),  # exactly local midnight
+    ("acme", 7, 2, _epoch("2026-05-31 23:59:59", LONDON)),
+    ("acme", 1, 2, _epoch("2026-10-25 10:00", LONDON)),  # guest
+    ("acme", 4, 2, _epoch("2026-10-25 10:00", LONDON)),  # deleted
+    ("acme", 3, 1, _epoch("2026-10-25 10:00", LONDON)),  # site course
+    ("acme", 7, 3, None),  # in progress
+    ("globex", 3, 2, _epoch("2026-10-25 00:30", LONDON)),  # 19:30 the day before in New York
+    ("globex", 3, 3, _epoch("2026-10-25 00:00", NEW_YORK)),
+    ("globex", 5, 2, _epoch("2026-10-24 23:59:59", NEW_YORK)),
+    ("globex", 6, 2, _epoch("2026-11-01 01:30", NEW_YORK, fold=1)),  # New York's 25-hour day
+    ("globex", 7, 2, _epoch("2026-06-01 12:00", NEW_YORK)),
+    ("globex", 4, 3, _epoch("2026-06-01 12:00", NEW_YORK)),  # deleted
+    ("globex", 2, 2, None),  # in progress
+]
+
+
+def _user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": username,
+        "deleted": deleted,
+        "suspended": suspended,
+        "idnumber": "" if deleted else f"E{user_id:04d}",
+        "firstname": username.split("@")[0].title(),
+        "lastname": "Smith",
+        "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
+    }
+
+
+@pytest.fixture(scope="module")
+def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
+    """Two client schemas (4.2 with mdl_, 5.0 with m_), filled by hand, and the union views."""
+    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
+        for site in (ACME, GLOBEX):
+            source = site.source
+            create_moodle_tables(
+                conn, source.moodle_schema, site.release, prefix=source.table_prefix
+            )
+            insert_rows(
+                conn,
+                source.moodle_schema,
+                "user",
+                [_user_row(*user) for user in USERS],
+                prefix=source.table_prefix,
+            )
+            insert_rows(
+                conn,
+                source.moodle_schema,
+                "course",
+                [
+                    {"id": i, "format": f, "fullname": name, "shortname": f"C{i}"}
+                    for i, f, name in COURSES
+                ],
+                prefix=source.table_prefix,
+            )
+            insert_rows(
+                conn,
+                source.moodle_schema,
+                "course_completions",
+                [
+                    {"userid": user, "course": course, "timecompleted": completed}
+                    for client, user, course, completed in COMPLETIONS
+                    if client == source.client_id
+                ],
+                prefix=source.table_prefix,
+            )
+        create_union_views(conn, [ACME.source, GLOBEX.source])
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own dbt target and log folders, so parallel runs never share them."""
+    return tmp_path_factory.mktemp("dbt")
+
+
+def run_dbt(
+    command: str,
+    dirs: Path,
+    env: dict[str, str],
+    dbt_vars: dict[str, str] | None = None,
+    *extra: str,
+) -> subprocess.CompletedProcess[str]:
+    args = [
+        str(VENV_BIN / "dbt"),
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(dirs / "target"),
+        "--log-path",
+        str(dirs / "logs"),
+        *extra,
+    ]
+    if dbt_vars is not None:
+        args += ["--vars", json.dumps(dbt_vars)]
+    full_env = {
+        **os.environ,
+        **env,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+    }
+    result = subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"dbt {command} failed:\n{result.stdout[-8000:]}{result.stderr}"
+    return result
+
+
+def _build(pg: LocalPostgres, dirs: Path, dbt_vars: dict[str, str] | None) -> None:
+    run_dbt("build", dirs, pg.libpq_env(), dbt_vars)
+
+
+def expected_rows(min_date: str, max_date: str) -> list[tuple[Any, ...]]:
+    """The mart's rows for report days min_date <= D < max_date, from the inserted rows."""
+    timezones = {ACME.source.client_id: LONDON, GLOBEX.source.client_id: NEW_YORK}
+    users = {user[0]: user for user in USERS}
+    courses = {course[0]: course for course in COURSES}
+    first, end = dt.date.fromisoformat(min_date), dt.date.fromisoformat(max_date)
+    rows = []
+    for client, user_id, course_id, completed in COMPLETIONS:
+        _, username, deleted, _ = users[user_id]
+        _, course_format, course_name = courses[course_id]
+        if completed is None or deleted or username == "guest" or course_format == "site":
+            continue
+        local = dt.datetime.fromtimestamp(completed, ZoneInfo(timezones[client]))
+        if not first <= local.date() < end:
+            continue
+        user = _user_row(*users[user_id])
+        rows.append(
+            (
+                client,
+                local.date(),
+                user_id,
+                username,
+                user["idnumber"],
+                user["email"],
+                user["firstname"],
+                user["lastname"],
+                course_id,
+                f"C{course_id}",
+                course_name,
+                local.date(),
+                local.replace(tzinfo=None),
+            )
+        )
+    return sorted(rows)
+
+
+def mart_rows(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+    return sorted(conn.execute(f"select * from {MART}").fetchall())
+
+
+def test_first_build_of_a_window_has_exactly_its_local_days(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    warehouse.execute(f"drop table if exists {MART}")
+    window = {"min_date": "2026-10-24", "max_date": "2026-11-02"}
+
+    _build(module_pg, dbt_dirs, window)
+
+    rows = mart_rows(warehouse)
+    assert rows == expected_rows(**window)
+    # Spot checks of the rules, in case both sides got one wrong the same way.
+    acme_days = {(r[2], r[8]): r[1] for r in rows if r[0] == "acme"}
+    assert acme_days[(3, 2)] == dt.date(2026, 10, 25)  # 00:30 BST, just after local midnight
+    assert acme_days[(5, 2)] == dt.date(2026, 10, 24)  # 23:30 BST, suspended user
+    assert acme_days[(6, 2)] == dt.date(2026, 10, 25)  # the second 01:30
+    assert acme_days[(3, 3)] == dt.date(2026, 10, 25)  # 23:30 GMT, hour 25 of the day
+    assert acme_days[(2, 2)] == dt.date(2026, 10, 26)
+    assert {r[3] for r in rows} == {"alice", "carol", "dan", "admin"}
+    globex = {(r[2], r[8]): (r[1], r[12]) for r in rows if r[0] == "globex"}
+    assert globex[(3, 2)] == (dt.date(2026, 10, 24), dt.datetime(2026, 10, 24, 19, 30))
+
+
+def test_the_build_ran_every_unit_and_data_test(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    _build(module_pg, dbt_dirs, {"min_date": "2026-10-25", "max_date": "2026-10-26"})
+
+    results = json.loads((dbt_dirs / "target" / "run_results.json").read_text())["results"]
+    by_kind: dict[str, list[str]] = {}
+    for result in results:
+        kind = result["unique_id"].split(".")[0]
+        by_kind.setdefault(kind, []).append(result["status"])
+    assert set(by_kind["unit_test"]) == {"pass"}
+    assert set(by_kind["test"]) == {"pass"}
+    assert set(by_kind["model"]) == {"success"}
+    assert len(by_kind["unit_test"]) >= 7
+
+
+def test_rebuilding_days_replaces_only_those_days(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    everything = {"min_date": "2026-05-01", "max_date": "2026-12-01"}
+    _build(module_pg, dbt_dirs, everything)
+    before = mart_rows(warehouse)
+    assert before == expected_rows(**everything)
+    removed = [
+        ("acme", 3, 2),  # 2026-10-25: one of several completions that day
+        ("globex", 6, 2),  # 2026-11-01: the only completion of that day
+        ("acme", 5, 2),  # 2026-10-24: outside the rebuilt window
+    ]
+    deleted = _delete_completions(warehouse, removed)
+    try:
+        rebuilt = {"min_date": "2026-10-25", "max_date": "2026-11-02"}
+        _build(module_pg, dbt_dirs, rebuilt)
+
+        after = mart_rows(warehouse)
+        first, end = dt.date(2026, 10, 25), dt.date(2026, 11, 2)
+        outside = [row for row in before if not first <= row[1] < end]
+        now_in_window = [
+            row for row in expected_rows(**rebuilt) if (row[0], row[2], row[8]) not in removed
+        ]
+        assert after == sorted(outside + now_in_window)
+        assert not [row for row in after if row[1] == dt.date(2026, 11, 1)]  # emptied day
+        assert ("acme", dt.date(2026, 10, 24), 5) in {(r[0], r[1], r[2]) for r in after}
+    finally:
+        _restore_completions(warehouse, deleted)
+
+
+def test_plain_dbt_build_without_vars_builds_every_day(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    _build(module_pg, dbt_dirs, None)
+
+    assert mart_rows(warehouse) == expected_rows(**EVERY_DAY)
+
+
+def test_the_mart_has_the_canonical_completion_columns(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    if warehouse.execute(f"select to_regclass('{MART}')").fetchone() == (None,):
+        _build(module_pg, dbt_dirs, {"min_date": "2026-10-25", "max_date": "2026-10-26"})
+    columns = [
+        row[0]
+        for row in warehouse.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'marts' and table_name = 'course_completions'"
+            " order by ordinal_position"
+        )
+    ]
+    documented = yaml.safe_load(
+        (DBT_PROJECT_DIR / "models/marts/completion/_completion__models.yml").read_text()
+    )["models"][0]["columns"]
+
+    canonical = ["client_id", "report_date", *COMPLETION.column_names]
+    assert columns == canonical
+    assert [column["name"] for column in documented] == canonical
+    assert all(column.get("description") for column in documented)
+
+
+def test_the_day_filter_can_use_the_moodle_index_on_timecompleted(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    window = {"min_date": "2026-10-25", "max_date": "2026-10-26"}
+    _build(module_pg, dbt_dirs, window)
+    compiled = (
+        dbt_dirs
+        / "target/compiled/outbound_data_sync/models/marts/completion/course_completions.sql"
+    )
+
+    with warehouse.transaction():
+        # The fixture's tables are tiny; forbid sequential scans to see whether an index *can*
+        # be used, which is what matters on a real site.
+        warehouse.execute("set local enable_seqscan = off")
+        plan = "\n".join(
+            row[0] for row in warehouse.execute(f"explain {compiled.read_text()}").fetchall()
+        )
+
+    for site in (ACME, GLOBEX):
+        index = warehouse.execute(
+            "select indexname from pg_indexes where schemaname = %s and tablename = %s"
+            " and indexdef like '%%(timecompleted)'",
+            (site.source.moodle_schema, f"{site.source.table_prefix}course_completions"),
+        ).fetchone()
+        assert index is not None
+        assert f"Index Scan on {index[0]}" in plan, plan
+
+
+def test_dbt_parse_needs_no_database(tmp_path: Path) -> None:
+    unreachable = {"PGHOST": "/nonexistent", "PGPORT": "1", "PGDATABASE": "nowhere"}
+
+    run_dbt("parse", tmp_path, unreachable)
+
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    models = {node["name"] for node in manifest["nodes"].values()}
+    assert "course_completions" in models
+    assert {"mdl_user", "mdl_course", "mdl_course_completions", "client_settings"} <= {
+        source["name"] for source in manifest["sources"].values()
+    }
+
+
+def _delete_completions(
+    conn: psycopg.Connection, keys: list[tuple[str, int, int]]
+) -> list[tuple[Site, dict[str, Any]]]:
+    deleted = []
+    for client, user_id, course_id in keys:
+        site = ACME if client == ACME.source.client_id else GLOBEX
+        table = f"{site.source.moodle_schema}.{site.source.table_prefix}course_completions"
+        row = conn.execute(
+            f"delete from {table} where userid = %s and course = %s"
+            " returning id, userid, course, timecompleted",
+            (user_id, course_id),
+        ).fetchone()
+        assert row is not None
+        deleted.append(
+            (site, dict(zip(("id", "userid", "course", "timecompleted"), row, strict=True)))
+        )
+    return deleted
+
+
+def _restore_completions(
+    conn: psycopg.Connection, deleted: list[tuple[Site, dict[str, Any]]]
+) -> None:
+    for site, row in deleted:
+        insert_rows(
+            conn,
+            site.source.moodle_schema,
+            "course_completions",
+            [row],
+            prefix=site.source.table_prefix,
+        )

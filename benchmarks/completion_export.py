@@ -75,16 +75,29 @@ def _client_settings(server_port: int, key: Path, host_key: str) -> dict:
 
 def _measure(mode: str, conninfo: str, out: Path, client: dict) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, mode, conninfo, str(out), json.dumps(client),
-         DAY.isoformat()],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            MEASURE,
+            mode,
+            conninfo,
+            str(out),
+            json.dumps(client),
+            DAY.isoformat(),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="completions on the busiest day")
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="completions on the busiest day"
+    )
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--keep", action="store_true", help="work in .ods/bench and keep it")
     args = parser.parse_args()
@@ -93,7 +106,7 @@ def main() -> int:
 
     from orchestration.delivery.keys import generate_key_pair
     from orchestration.delivery.sftp import SftpTarget, deliver_file
-    from orchestration.local.postgres import start_postgres
+    from orchestration.local.postgres import start_postgres, stop_postgres
     from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
 
@@ -104,9 +117,17 @@ def main() -> int:
 
     started = time.perf_counter()
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
-        spec = SiteSpec(schema="moodle_bench", release="4.5", seed=7, learners=200, courses=10,
-                        start=DAY - dt.timedelta(days=1), days=2, peak_day=DAY,
-                        peak_completions=args.rows)
+        spec = SiteSpec(
+            schema="moodle_bench",
+            release="4.5",
+            seed=7,
+            learners=200,
+            courses=10,
+            start=DAY - dt.timedelta(days=1),
+            days=2,
+            peak_day=DAY,
+            peak_completions=args.rows,
+        )
         generate_site(conn, spec)
         create_union_views(conn, [MoodleSource(client_id="bench", moodle_schema="moodle_bench")])
     print(f"generated the site: {time.perf_counter() - started:.1f} s")
@@ -114,11 +135,26 @@ def main() -> int:
     started = time.perf_counter()
     env = {**os.environ, **pg.libpq_env()}
     dbt = Path(sys.executable).with_name("dbt")
-    window = json.dumps({"min_date": DAY.isoformat(), "max_date": (DAY + dt.timedelta(days=1)).isoformat()})
+    window = json.dumps(
+        {"min_date": DAY.isoformat(), "max_date": (DAY + dt.timedelta(days=1)).isoformat()}
+    )
     subprocess.run(
-        [str(dbt), "build", "--quiet", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-         "--target-path", str(work / "dbt-target"), "--vars", window],
-        check=True, cwd=ROOT, env=env,
+        [
+            str(dbt),
+            "build",
+            "--quiet",
+            "--project-dir",
+            "dbt_project",
+            "--profiles-dir",
+            "dbt_project",
+            "--target-path",
+            str(work / "dbt-target"),
+            "--vars",
+            window,
+        ],
+        check=True,
+        cwd=ROOT,
+        env=env,
     )
     print(f"dbt build of the day: {time.perf_counter() - started:.1f} s")
 
@@ -130,32 +166,60 @@ def main() -> int:
     host_pub = generate_key_pair(server_dir / "host_key", "bench-host")
     client = _client_settings(2299, key, host_pub)
 
-    exports = [_measure("export", pg.conninfo(), work / "archive", client) for _ in range(args.runs)]
+    exports = [
+        _measure("export", pg.conninfo(), work / "archive", client) for _ in range(args.runs)
+    ]
     bares = [_measure("bare", pg.conninfo(), work / "bare.csv", client) for _ in range(args.runs)]
     export, bare = min(exports, key=lambda r: r["seconds"]), min(bares, key=lambda r: r["seconds"])
     ratio = (export["bytes"] / export["seconds"]) / (bare["bytes"] / bare["seconds"])
     print(f"\nCompletion file of {DAY}: {args.rows:,} rows, {export['bytes'] / 1e6:.1f} MB")
     print(f"{'':24}{'best wall':>12}{'peak RSS':>12}   (runs: wall)")
-    for name, best, runs in (("export (ours)", export, exports), ("bare COPY TO STDOUT", bare, bares)):
+    for name, best, runs in (
+        ("export (ours)", export, exports),
+        ("bare COPY TO STDOUT", bare, bares),
+    ):
         walls = ", ".join(f"{r['seconds']:.2f}" for r in runs)
-        print(f"{name:24}{best['seconds']:>10.2f} s{max(r['rss_mb'] for r in runs):>9.0f} MB   ({walls})")
+        print(
+            f"{name:24}{best['seconds']:>10.2f} s{max(r['rss_mb'] for r in runs):>9.0f} MB   ({walls})"
+        )
     print(f"throughput ratio export / bare COPY: {ratio:.2f}  (target >= 0.8)")
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.local.sftp_server", "--root", str(server_dir / "root"),
-         "--users-dir", str(server_dir / "users"), "--host-key", str(server_dir / "host_key"),
-         "--port", "2299"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "orchestration.local.sftp_server",
+            "--root",
+            str(server_dir / "root"),
+            "--users-dir",
+            str(server_dir / "users"),
+            "--host-key",
+            str(server_dir / "host_key"),
+            "--port",
+            "2299",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(2.0)
-        target = SftpTarget(client_id="bench", host="127.0.0.1", port=2299, username="bench",
-                            directory="/", host_key=host_pub, private_key=key.read_text())
+        target = SftpTarget(
+            client_id="bench",
+            host="127.0.0.1",
+            port=2299,
+            username="bench",
+            directory="/",
+            host_key=host_pub,
+            private_key=key.read_text(),
+        )
         path = Path(export["path"])
         uploads = [deliver_file(target, path, path.name).seconds for _ in range(args.runs)]
         mb = path.stat().st_size / 1e6
         print(f"\nSFTP upload of {mb:.1f} MB to the local asyncssh server:")
-        print(f"  paramiko (ours, temp + rename): best {min(uploads):.2f} s = {mb / min(uploads):.0f} MB/s")
+        print(
+            f"  paramiko (ours, temp + rename): best {min(uploads):.2f} s = {mb / min(uploads):.0f} MB/s"
+        )
         if shutil.which("sftp"):
             batch = work / "sftp.batch"
             batch.write_text(f"put {path} .openssh.part\nrename .openssh.part openssh.csv\n")
@@ -163,22 +227,42 @@ def main() -> int:
             known.write_text(f"[127.0.0.1]:2299 {host_pub}\n")
             walls = []
             for _ in range(args.runs):
-                subprocess.run(["rm", "-f", str(server_dir / "root" / "bench" / "openssh.csv")], check=True)
+                subprocess.run(
+                    ["rm", "-f", str(server_dir / "root" / "bench" / "openssh.csv")], check=True
+                )
                 started = time.perf_counter()
                 subprocess.run(
-                    ["sftp", "-q", "-b", str(batch), "-P", "2299", "-i", str(key),
-                     "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-                     "-o", "BatchMode=yes", "bench@127.0.0.1"],
-                    check=True, capture_output=True,
+                    [
+                        "sftp",
+                        "-q",
+                        "-b",
+                        str(batch),
+                        "-P",
+                        "2299",
+                        "-i",
+                        str(key),
+                        "-o",
+                        f"UserKnownHostsFile={known}",
+                        "-o",
+                        "StrictHostKeyChecking=yes",
+                        "-o",
+                        "BatchMode=yes",
+                        "bench@127.0.0.1",
+                    ],
+                    check=True,
+                    capture_output=True,
                 )
                 walls.append(time.perf_counter() - started)
-            print(f"  OpenSSH sftp -b (put + rename):  best {min(walls):.2f} s = {mb / min(walls):.0f} MB/s")
+            print(
+                f"  OpenSSH sftp -b (put + rename):  best {min(walls):.2f} s = {mb / min(walls):.0f} MB/s"
+            )
         else:
             print("  OpenSSH sftp: not installed here, no comparison")
     finally:
         server.terminate()
         server.wait()
     if not args.keep:
+        stop_postgres(work / "pgdata")
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -97,7 +97,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     runs = run_days(first, last)
     failed = [run for run in runs if not run.success]
-    print(f"\nbuilt {first} to {last}: {len(runs) - len(failed)} files delivered, {len(failed)} failed")
+    print(
+        f"\nbuilt {first} to {last}: {len(runs) - len(failed)} files delivered, {len(failed)} failed"
+    )
     for run in failed:
         print(f"  FAILED {run.feed} {run.client_id} {run.day}: {run.message}")
     root = services.SftpPaths(ods_home()).root
@@ -118,7 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("up", help="start the embedded PostgreSQL and the local SFTP server")
     commands.add_parser("down", help="stop them (data is kept under .ods/)")
     commands.add_parser("status", help="show whether they run")
-    commands.add_parser("env", help="print `export PG*=…` lines for dbt and psql on the local database")
+    commands.add_parser(
+        "env", help="print `export PG*=…` lines for dbt and psql on the local database"
+    )
     commands.add_parser("parse", help="write dbt's manifest (dbt parse), which Dagster reads")
     for name, text in (
         ("generate", "(re)create the synthetic Moodle site of every client in the clients file"),

@@ -39,4 +39,3 @@ def _new_database(server: LocalPostgres) -> LocalPostgres:
 def module_pg(postgres_server: LocalPostgres) -> LocalPostgres:
     """A new, empty database shared by the tests of one module."""
     return _new_database(postgres_server)
-

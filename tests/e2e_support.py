@@ -69,7 +69,9 @@ def expected_completions(
     users = {
         row[0]: row
         for row in _rows(
-            conn, schema, f"{prefix}user",
+            conn,
+            schema,
+            f"{prefix}user",
             "id, username, idnumber, email, firstname, lastname, deleted",
         )
     }
@@ -106,15 +108,21 @@ def expected_completions(
 
 
 @contextmanager
-def sftp_session(server: LocalSftpServer, key: Path, username: str) -> Iterator[paramiko.SFTPClient]:
+def sftp_session(
+    server: LocalSftpServer, key: Path, username: str
+) -> Iterator[paramiko.SFTPClient]:
     """Log in as the client would, trusting only the server's own host key."""
     client = paramiko.SSHClient()
     host_key = paramiko.Ed25519Key(data=base64.b64decode(server.host_key_line().split()[1]))
     client.get_host_keys().add(f"[127.0.0.1]:{server.port}", "ssh-ed25519", host_key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
-        "127.0.0.1", port=server.port, username=username, key_filename=str(key),
-        look_for_keys=False, allow_agent=False,
+        "127.0.0.1",
+        port=server.port,
+        username=username,
+        key_filename=str(key),
+        look_for_keys=False,
+        allow_agent=False,
     )
     try:
         with client.open_sftp() as sftp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -29,10 +28,25 @@ from tests.e2e_support import (
 # 2026-10-25 is the 25-hour day on which Europe/London leaves summer time.
 DAY = dt.date(2026, 10, 25)
 SITES = {
-    "acme": SiteSpec(schema="moodle_acme", release="4.2", seed=11, learners=30, courses=5,
-                     start=DAY - dt.timedelta(days=2), days=4),
-    "globex": SiteSpec(schema="moodle_globex", release="4.5", prefix="m_", seed=22, learners=30,
-                       courses=5, start=DAY - dt.timedelta(days=2), days=4),
+    "acme": SiteSpec(
+        schema="moodle_acme",
+        release="4.2",
+        seed=11,
+        learners=30,
+        courses=5,
+        start=DAY - dt.timedelta(days=2),
+        days=4,
+    ),
+    "globex": SiteSpec(
+        schema="moodle_globex",
+        release="4.5",
+        prefix="m_",
+        seed=22,
+        learners=30,
+        courses=5,
+        start=DAY - dt.timedelta(days=2),
+        days=4,
+    ),
 }
 ACME_COLUMNS = {
     "username": "Employee ID",
@@ -54,10 +68,16 @@ def deployment(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     keys = {name: add_sftp_account(server, tmp / "keys", name) for name in SITES}
     server.start()
     clients = {
-        "acme": client_entry("moodle_acme", server, "acme", keys["acme"],
-                             feeds={"completion": {"columns": ACME_COLUMNS}}),
-        "globex": client_entry("moodle_globex", server, "globex", keys["globex"],
-                               table_prefix="m_"),
+        "acme": client_entry(
+            "moodle_acme",
+            server,
+            "acme",
+            keys["acme"],
+            feeds={"completion": {"columns": ACME_COLUMNS}},
+        ),
+        "globex": client_entry(
+            "moodle_globex", server, "globex", keys["globex"], table_prefix="m_"
+        ),
     }
     clients_file = write_clients_file(
         tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
@@ -68,8 +88,14 @@ def deployment(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         env.setenv("ODS_CLIENTS_FILE", str(clients_file))
         defs = build_definitions()
         instance = dg.DagsterInstance.ephemeral()
-        yield {"defs": defs, "instance": instance, "server": server, "keys": keys, "pg": module_pg,
-               "tmp": tmp}
+        yield {
+            "defs": defs,
+            "instance": instance,
+            "server": server,
+            "keys": keys,
+            "pg": module_pg,
+            "tmp": tmp,
+        }
     server.stop()
 
 
@@ -107,11 +133,23 @@ def test_each_client_gets_its_own_rows_in_its_own_columns(deployment, delivered)
     ]
     globex_rows = parse_csv(delivered["globex"])
     assert globex_rows[0] == [
-        "Username", "ID Number", "First Name", "Last Name", "Email", "Course Name",
+        "Username",
+        "ID Number",
+        "First Name",
+        "Last Name",
+        "Email",
+        "Course Name",
         "Completion Date",
     ]
-    default = ["username", "idnumber", "firstname", "lastname", "email", "course_name",
-               "completion_date"]
+    default = [
+        "username",
+        "idnumber",
+        "firstname",
+        "lastname",
+        "email",
+        "course_name",
+        "completion_date",
+    ]
     assert globex_rows[1:] == [
         [row[column] for column in default] for row in _expected(deployment, "globex", DAY)
     ]
@@ -131,8 +169,9 @@ def test_files_are_crlf_quoted_and_no_temporary_file_is_left(deployment, deliver
     for client_id, data in delivered.items():
         assert data.endswith(b'"\r\n')
         assert data.startswith(b'"')
-        remote = list_remote(deployment["server"], deployment["keys"][client_id], client_id,
-                             "/outbound")
+        remote = list_remote(
+            deployment["server"], deployment["keys"][client_id], client_id, "/outbound"
+        )
         assert remote == ["Completion20261026.csv"]
 
 
@@ -149,11 +188,16 @@ def test_materialisations_carry_rows_bytes_sha256_and_remote_path(deployment, de
     key = dg.MultiPartitionKey({"date": DAY.isoformat(), "client": "acme"})
     file_event = instance.get_latest_materialization_event(dg.AssetKey("completion_file"))
     assert file_event is not None
-    delivery = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("completion_delivery"),
-                              asset_partitions=[str(key)]),
-        limit=1,
-    ).records[0].asset_materialization
+    delivery = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("completion_delivery"), asset_partitions=[str(key)]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
     assert delivery is not None
     metadata = delivery.metadata
     assert metadata["remote_path"].value == "/outbound/Completion20261026.csv"

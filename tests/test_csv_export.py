@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from orchestration.clients.config import ClientConfig
-from orchestration.export.csv_stream import _RecordEnds
+from orchestration.export.csv_stream import record_ends
 from orchestration.export.feed_file import export_feed_file
 from orchestration.feeds import COMPLETION
 
@@ -20,12 +20,45 @@ DAY = dt.date(2026, 11, 27)
 ROWS = [
     # user_id, username, idnumber, email, firstname, lastname, course_id, shortname, name,
     # completion_date, completed_at
-    (7, "zoe", "E7", "zoe@example.org", "Zoë", 'Smith, "Jr"', 3, "FS", "Fire\nSafety",
-     DAY, dt.datetime(2026, 11, 27, 23, 30, 5)),
-    (3, "amy", None, "amy@example.org", "Amy", "O'Brien", 2, "GDPR", "Data, Privacy",
-     DAY, dt.datetime(2026, 11, 27, 0, 0, 0)),
-    (5, "=cmd", "-42", "+x@example.org", "@me", "-lead", 2, "GDPR", "Data, Privacy",
-     DAY, dt.datetime(2026, 11, 27, 12, 1, 2)),
+    (
+        7,
+        "zoe",
+        "E7",
+        "zoe@example.org",
+        "Zoë",
+        'Smith, "Jr"',
+        3,
+        "FS",
+        "Fire\nSafety",
+        DAY,
+        dt.datetime(2026, 11, 27, 23, 30, 5),
+    ),
+    (
+        3,
+        "amy",
+        None,
+        "amy@example.org",
+        "Amy",
+        "O'Brien",
+        2,
+        "GDPR",
+        "Data, Privacy",
+        DAY,
+        dt.datetime(2026, 11, 27, 0, 0, 0),
+    ),
+    (
+        5,
+        "=cmd",
+        "-42",
+        "+x@example.org",
+        "@me",
+        "-lead",
+        2,
+        "GDPR",
+        "Data, Privacy",
+        DAY,
+        dt.datetime(2026, 11, 27, 12, 1, 2),
+    ),
 ]
 
 
@@ -72,10 +105,19 @@ def _export(pg, tmp_path: Path, client: ClientConfig, day: dt.date = DAY) -> byt
 
 
 def test_every_value_and_the_header_are_quoted_with_crlf_and_null_as_empty(mart, tmp_path):
-    client = _client(feeds={"completion": {"columns": {
-        "user_id": "User ID", "idnumber": "ID Number", "lastname": "Last Name",
-        "course_name": "Course", "completed_at": "Completed At",
-    }}})
+    client = _client(
+        feeds={
+            "completion": {
+                "columns": {
+                    "user_id": "User ID",
+                    "idnumber": "ID Number",
+                    "lastname": "Last Name",
+                    "course_name": "Course",
+                    "completed_at": "Completed At",
+                }
+            }
+        }
+    )
     data = _export(mart, tmp_path, client)
     assert data == (
         b'"User ID","ID Number","Last Name","Course","Completed At"\r\n'
@@ -90,7 +132,12 @@ def test_default_columns_parse_back_with_a_strict_reader(mart, tmp_path):
     assert not data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
     assert rows[0] == [
-        "Username", "ID Number", "First Name", "Last Name", "Email", "Course Name",
+        "Username",
+        "ID Number",
+        "First Name",
+        "Last Name",
+        "Email",
+        "Course Name",
         "Completion Date",
     ]
     expected = [
@@ -112,10 +159,10 @@ def test_formulas_are_neutralised_only_when_the_client_opts_in(mart, tmp_path):
     plain = _export(mart, tmp_path / "plain", _client())
     assert b'"=cmd"' in plain and b'"+x@example.org"' in plain
     safe = _export(mart, tmp_path / "safe", _client(neutralise_formulas=True))
-    assert b"\"'=cmd\"" in safe
-    assert b"\"'+x@example.org\"" in safe
-    assert b"\"'@me\"" in safe
-    assert b"\"'-lead\"" in safe
+    assert b'"\'=cmd"' in safe
+    assert b'"\'+x@example.org"' in safe
+    assert b'"\'@me"' in safe
+    assert b'"\'-lead"' in safe
     assert b'"-42"' in safe  # a plain number stays as it is
 
 
@@ -130,21 +177,28 @@ def test_an_empty_day_gives_a_header_only_file(mart, tmp_path):
 def test_file_is_named_for_the_delivery_day_or_the_activity_day(mart, tmp_path):
     with psycopg.connect(mart.conninfo()) as conn:
         next_day = export_feed_file(
-            conn, feed=COMPLETION, client_id="acme", client=_client(), day=DAY,
+            conn,
+            feed=COMPLETION,
+            client_id="acme",
+            client=_client(),
+            day=DAY,
             archive_root=tmp_path,
         )
         same_day = export_feed_file(
-            conn, feed=COMPLETION, client_id="acme", client=_client(file_date="activity_day"),
-            day=DAY, archive_root=tmp_path,
+            conn,
+            feed=COMPLETION,
+            client_id="acme",
+            client=_client(file_date="activity_day"),
+            day=DAY,
+            archive_root=tmp_path,
         )
     assert next_day.file_name == "Completion20261128.csv"
     assert same_day.file_name == "Completion20261127.csv"
     assert next_day.rows == 3
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
-def test_record_ends_do_not_depend_on_how_the_stream_is_chunked(size):
-    lf = b'"a","b"\n"x\n""y""\n","z"\n"",""\n'
-    ends = _RecordEnds(b"\r\n")
-    out = b"".join(ends.convert(lf[i : i + size]) for i in range(0, len(lf), size))
-    assert out == b'"a","b"\r\n"x\n""y""\n","z"\r\n"",""\r\n'
+def test_only_record_ends_become_crlf_when_a_value_holds_a_newline():
+    rows = [b'"a","b"\n', b'"x\n""y""\n","z"\n', b'"",""\n']
+    assert record_ends(rows, b"\r\n") == b'"a","b"\r\n"x\n""y""\n","z"\r\n"",""\r\n'
+    assert record_ends(rows[:1] + rows[2:], b"\r\n") == b'"a","b"\r\n"",""\r\n'
+    assert record_ends(rows, b"\n") == b"".join(rows)

@@ -41,9 +41,6 @@ def build_definitions() -> dg.Definitions:
                 dbt_executable=str(Path(sys.executable).with_name("dbt")),
             ),
             "warehouse_db": WarehouseResource(),
-            "archive_dir": ArchiveResource(
-                root=str(config.archive_dir or default_archive_root())
-            ),
+            "archive_dir": ArchiveResource(root=str(config.archive_dir or default_archive_root())),
         },
     )
-

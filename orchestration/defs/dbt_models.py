@@ -1,8 +1,7 @@
 """The dbt project as Dagster assets: staging and intermediate views, and the daily feed marts."""
 
-
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -21,7 +20,7 @@ dbt_project.prepare_if_dev()
 class FeedTranslator(DagsterDbtTranslator):
     """Groups dbt models by their folder (staging, intermediate, marts)."""
 
-    def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return "moodle"
         fqn = dbt_resource_props.get("fqn", [])

@@ -1,9 +1,8 @@
 """Per feed: the client's file for a day (exported into the archive) and its delivery over SFTP."""
 
-
 import csv
 import datetime as dt
-import io
+from typing import Any
 
 import dagster as dg
 
@@ -44,7 +43,7 @@ def preview(made: archive.ArchivedFile, rows: int = PREVIEW_ROWS) -> dg.TableMet
     )
 
 
-def _file_metadata(made: archive.ArchivedFile) -> dict[str, object]:
+def _file_metadata(made: archive.ArchivedFile) -> dict[str, Any]:
     return {
         "file_name": made.file_name,
         "rows": dg.MetadataValue.int(made.rows),
@@ -80,13 +79,19 @@ def build_feed_assets(
         kinds={"csv"},
     )
     def feed_file(
-        context: dg.AssetExecutionContext, warehouse_db: WarehouseResource, archive_dir: ArchiveResource
+        context: dg.AssetExecutionContext,
+        warehouse_db: WarehouseResource,
+        archive_dir: ArchiveResource,
     ) -> dg.MaterializeResult:
         client_id, day = _client_and_day(context)
         client = config.clients[client_id]
         with warehouse_db.connect() as conn:
             made = export_feed_file(
-                conn, feed=feed, client_id=client_id, client=client, day=day,
+                conn,
+                feed=feed,
+                client_id=client_id,
+                client=client,
+                day=day,
                 archive_root=archive_dir.path,
             )
         context.log.info(f"{made.file_name} for {client_id}: {made.rows} rows, {made.bytes} bytes")

@@ -21,9 +21,7 @@ def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobD
     )
 
 
-def files_job(
-    feed: Feed, assets: list[dg.AssetsDefinition]
-) -> dg.UnresolvedAssetJobDefinition:
+def files_job(feed: Feed, assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
     """One run per client-day, so one client's broken server never blocks another's files."""
     return dg.define_asset_job(
         files_job_name(feed),

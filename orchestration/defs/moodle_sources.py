@@ -1,6 +1,5 @@
 """The union views over every client's replicated Moodle schema: what dbt's `moodle` source reads."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -52,4 +51,3 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
             )
 
     return moodle_union_views
-

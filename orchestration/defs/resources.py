@@ -1,6 +1,5 @@
 """Resources: the warehouse connection and the local archive of files made."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -21,7 +21,12 @@ from pathlib import Path
 
 from orchestration.clients import ClientsConfig
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.local.postgres import LocalPostgres, postgres_is_running, start_postgres, stop_postgres
+from orchestration.local.postgres import (
+    LocalPostgres,
+    postgres_is_running,
+    start_postgres,
+    stop_postgres,
+)
 from orchestration.paths import ods_home
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -124,11 +129,22 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> int:
     log = paths.log_file.open("ab")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "orchestration.local.sftp_server",
-            "--root", str(paths.root), "--users-dir", str(paths.users),
-            "--host-key", str(paths.host_key), "--port", str(port),
+            sys.executable,
+            "-m",
+            "orchestration.local.sftp_server",
+            "--root",
+            str(paths.root),
+            "--users-dir",
+            str(paths.users),
+            "--host-key",
+            str(paths.host_key),
+            "--port",
+            str(port),
         ],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 15
     while not _port_open(port):

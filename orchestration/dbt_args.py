@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 
-def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, str]:
+def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, object]:
     """dbt vars for the local days first..last inclusive: `min_date` ≤ D < `max_date`."""
     first_day = dt.date.fromisoformat(str(first))
     last_day = dt.date.fromisoformat(str(last))
@@ -18,5 +18,12 @@ def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, str]
     }
 
 
-def dbt_build_args(first: str | dt.date, last: str | dt.date) -> list[str]:
-    return ["build", "--vars", json.dumps(day_window_vars(first, last))]
+def dbt_build_args(first: str | dt.date, last: str | dt.date, lookback_days: int) -> list[str]:
+    """`dbt build` of the marts for a day window, recording the days as built (the ledger that
+    late rows are assigned by, dbt_project/macros/report_day_assignments.sql)."""
+    dbt_vars = {
+        **day_window_vars(first, last),
+        "lookback_days": lookback_days,
+        "record_days_built": True,
+    }
+    return ["build", "--vars", json.dumps(dbt_vars)]

@@ -60,6 +60,85 @@ COURSE_COLUMNS = (
 )
 LEARNER_BLOCK = ("username", "idnumber", "firstname", "lastname", "email")
 
+SCORM = Feed(
+    name="scorm",
+    prefix="SCORM",
+    mart="scorm_sco_attempts",
+    description=(
+        "One row per learner × SCO × attempt, on the local day of the attempt's latest tracking "
+        "change."
+    ),
+    columns=(
+        *LEARNER_COLUMNS,
+        *COURSE_COLUMNS,
+        Column("scorm_id", "SCORM ID", "integer", "Moodle SCORM activity id (mdl_scorm.id)."),
+        Column("scorm_name", "SCORM Name", "text", "The SCORM activity's name."),
+        Column("sco_id", "Sco ID", "integer", "Moodle SCO id (mdl_scorm_scoes.id)."),
+        Column("sco_name", "Sco Name", "text", "The SCO's title in the package."),
+        Column("status", "Status", "text", "SCORM status as Moodle stores it, lowercase."),
+        Column("attempt", "Attempt Number", "integer", "The learner's attempt number."),
+        Column("score", "Score", "text", "Raw score as stored; empty when there is none."),
+        Column("modified_at", "Last Modified", "timestamp", "Local time of the latest change."),
+    ),
+    default_columns=(
+        *LEARNER_BLOCK,
+        "course_name",
+        "scorm_name",
+        "sco_name",
+        "status",
+        "attempt",
+        "score",
+    ),
+    sort_key=("user_id", "course_id", "scorm_id", "sco_id", "attempt"),
+)
+
+F2F = Feed(
+    name="f2f",
+    prefix="F2F",
+    mart="f2f_signup_status_changes",
+    description="One row per face-to-face signup on a local day its status changed.",
+    columns=(
+        *LEARNER_COLUMNS,
+        *COURSE_COLUMNS,
+        Column("class_title", "Class Title", "text", "The face-to-face activity's name."),
+        Column("session_id", "Session ID", "integer", "Moodle session id."),
+        Column("session_date", "Session Date", "date", "Local date of the session's first date."),
+        Column("session_start", "Session Start", "timestamp", "Local start of the session."),
+        Column("status", "Status", "text", "The signup's last status of the day."),
+        Column("status_changed_at", "Status Changed At", "timestamp", "Local time of it."),
+    ),
+    default_columns=(
+        *LEARNER_BLOCK,
+        "course_name",
+        "class_title",
+        "session_id",
+        "session_date",
+        "status",
+    ),
+    sort_key=("user_id", "course_id", "session_id"),
+)
+
+QUIZ = Feed(
+    name="quiz",
+    prefix="Quiz",
+    mart="quiz_attempts",
+    description="One row per finished quiz attempt, again when its grade changes.",
+    columns=(
+        *LEARNER_COLUMNS,
+        *COURSE_COLUMNS,
+        Column("quiz_id", "Quiz ID", "integer", "Moodle quiz id (mdl_quiz.id)."),
+        Column("quiz_name", "Quiz Name", "text", "The quiz's name."),
+        Column("attempt", "Attempt Number", "integer", "The learner's attempt number."),
+        Column("score", "Score", "number", "Grade on the quiz's scale; empty while ungraded."),
+        Column("max_score", "Max Score", "number", "The quiz's maximum grade."),
+        Column("status", "Status", "text", "passed, failed, finished or needs grading."),
+        Column("started_at", "Started At", "timestamp", "Local time the attempt started."),
+        Column("finished_at", "Finished At", "timestamp", "Local time it was submitted."),
+    ),
+    default_columns=(*LEARNER_BLOCK, "course_name", "quiz_name", "attempt", "score", "status"),
+    sort_key=("user_id", "course_id", "quiz_id", "attempt"),
+)
+
 COMPLETION = Feed(
     name="completion",
     prefix="Completion",
@@ -75,4 +154,4 @@ COMPLETION = Feed(
     sort_key=("user_id", "course_id"),
 )
 
-FEEDS: dict[str, Feed] = {feed.name: feed for feed in (COMPLETION,)}
+FEEDS: dict[str, Feed] = {feed.name: feed for feed in (SCORM, F2F, QUIZ, COMPLETION)}

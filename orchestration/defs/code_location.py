@@ -22,7 +22,7 @@ def build_definitions() -> dg.Definitions:
     config = load_clients()
     daily = daily_partitions(config)
     union_views = build_union_views_asset(config, moodle_source_tables())
-    moodle_views, feed_marts = build_dbt_assets(daily)
+    moodle_views, feed_marts = build_dbt_assets(daily, config.lookback_days)
     jobs = [daily_marts_job([union_views, moodle_views, feed_marts])]
     feed_assets: list[dg.AssetsDefinition] = []
     for feed in FEEDS.values():

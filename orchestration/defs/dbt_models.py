@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration import warehouse
 from orchestration.dbt_args import dbt_build_args
 from orchestration.paths import DBT_PROJECT_DIR
 
@@ -41,7 +42,7 @@ def moodle_source_tables() -> list[str]:
 
 
 def build_dbt_assets(
-    daily: dg.DailyPartitionsDefinition,
+    daily: dg.DailyPartitionsDefinition, lookback_days: int
 ) -> list[dg.AssetsDefinition]:
     """Two dbt asset sets: views built on demand, and the incremental marts by day."""
     translator = FeedTranslator()
@@ -55,6 +56,7 @@ def build_dbt_assets(
     )
     def moodle_views(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """Staging and intermediate views over the Moodle union views."""
+        warehouse.use_local_default_if_unset()
         yield from dbt.cli(["build"], context=context).stream()
 
     @dbt_assets(
@@ -68,7 +70,8 @@ def build_dbt_assets(
     )
     def feed_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run)."""
+        warehouse.use_local_default_if_unset()
         first, last = context.partition_key_range.start, context.partition_key_range.end
-        yield from dbt.cli(dbt_build_args(first, last), context=context).stream()
+        yield from dbt.cli(dbt_build_args(first, last, lookback_days), context=context).stream()
 
     return [moodle_views, feed_marts]

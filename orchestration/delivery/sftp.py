@@ -131,6 +131,12 @@ class SftpDelivery:
         )
         return receipt
 
+    def sftp_client(self) -> paramiko.SFTPClient:
+        """This session's SFTP client, connecting if need be, for other work in the client's folder
+        over the same connection (retention lists and removes old files with it). A failure to
+        connect raises the same DeliveryError as `deliver` would."""
+        return self._connected("files")
+
     def close(self) -> None:
         if self._ssh is not None:
             self._ssh.close()

@@ -1,20 +1,16 @@
 {#
-    Why append + a delete pre-hook, not delete+insert on unique_key='report_date': delete+insert
-    only deletes the report dates that the new rows carry. Rebuilding a day whose completions
-    have since gone from Moodle (a course reset deletes them) would bring no rows for that
-    day, delete nothing, and leave the stale rows in the mart. The pre-hook empties every day of
-    the window first, in the same transaction as the insert, so a rebuilt day that became empty
-    is emptied too.
-
-    The first build (no table yet) and --full-refresh build the window only: run a full refresh
-    with the default, all-days window, not a one-day one.
+    Incremental by report day (macros/get_incremental_replace_window_sql.sql); which day each
+    completion goes into follows macros/report_day_assignments.sql: on the local day of
+    timecompleted, or, when Moodle's cron back-dates it into a day already built, into the next
+    day built after it became visible.
 #}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_window',
         on_schema_change='fail',
-        pre_hook="{{ delete_report_days_in_window() }}",
+        pre_hook="{{ forget_days_built('completion') }}",
+        post_hook="{{ record_days_built('completion') }}",
     )
 }}
 
@@ -37,12 +33,11 @@ courses as (
 ),
 
 client_windows as (
-    {# The window's local dates as epoch bounds in each client's own time zone. #}
+    {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
     select
         client_id,
         timezone,
-        {{ local_midnight_epoch("'" ~ var('min_date') ~ "'::date", 'timezone') }}
-            as window_start_epoch,
+        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
         {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
             as window_end_epoch
     from client_settings
@@ -53,6 +48,7 @@ completions_in_window as (
         completions.client_id,
         completions.user_id,
         completions.course_id,
+        completions.completed_epoch,
         (completions.completed_at at time zone client_windows.timezone) as completed_at_local
     from completions
     inner join client_windows
@@ -69,16 +65,20 @@ completions_in_window as (
             above, coming from a join, cannot.
         #}
         and completions.completed_epoch
-        >= {{ local_midnight_epoch("'" ~ var('min_date') ~ "'::date - 1", "'UTC'") }}
+        >= {{ local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") }}
         and completions.completed_epoch
         < {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") }}
 ),
 
-final as (
+changes as (
     select
-        ----------  partition
+        ----------  keys
         completions_in_window.client_id,
-        completions_in_window.completed_at_local::date as report_date,
+        completions_in_window.user_id || ':' || completions_in_window.course_id as entity_key,
+        completions_in_window.user_id || ':' || completions_in_window.course_id
+        || ':' || completions_in_window.completed_epoch as change_key,
+        completions_in_window.completed_at_local::date as first_event_date,
+        completions_in_window.completed_at_local::date as change_event_date,
 
         ----------  learner
         learners.user_id,
@@ -106,6 +106,32 @@ final as (
         on
             completions_in_window.client_id = courses.client_id
             and completions_in_window.course_id = courses.course_id
+),
+
+{{ report_day_assignments('changes', 'completion') }},
+
+final as (
+    select
+        changes.client_id,
+        assignments.report_date,
+        changes.change_key,
+        changes.entity_key,
+        changes.user_id,
+        changes.username,
+        changes.idnumber,
+        changes.email,
+        changes.firstname,
+        changes.lastname,
+        changes.course_id,
+        changes.course_shortname,
+        changes.course_name,
+        changes.completion_date,
+        changes.completed_at
+    from assignments
+    inner join changes
+        on
+            assignments.client_id = changes.client_id
+            and assignments.change_key = changes.change_key
 )
 
 select * from final

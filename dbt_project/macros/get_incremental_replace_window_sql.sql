@@ -1,0 +1,19 @@
+{#
+    Incremental strategy `replace_window` of the feed marts: replace exactly the report days of
+    the build's window (vars min_date <= report_date < max_date) with the model's rows.
+
+    Why not delete+insert on unique_key='report_date': that deletes only the report dates the new
+    rows carry, so a rebuilt day that has become empty would keep its stale rows. Why not a
+    pre-hook delete with append: the model's select reads the mart's previous rows (which change
+    was sent on which day, report_day_assignments.sql), so they must still be there while the
+    select runs. dbt builds the select into a temp table first and calls this macro afterwards,
+    in the same transaction.
+#}
+{% macro get_incremental_replace_window_sql(arg_dict) -%}
+    {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    delete from {{ arg_dict["target_relation"] }}
+    where report_date >= '{{ var("min_date") }}'::date
+        and report_date < '{{ var("max_date") }}'::date;
+    insert into {{ arg_dict["target_relation"] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict["temp_relation"] }}
+{%- endmacro %}

@@ -1,0 +1,145 @@
+{#
+    Which report day each change goes into: the rule that no row is lost or sent twice.
+
+    `changes` names a CTE with one row per change: client_id, change_key (unique per change
+    within a client; a new value means a new change to send), entity_key (the thing that
+    changes: an attempt, a signup, a completion), first_event_date (local date the entity is
+    first reported on, e.g. the day a quiz attempt was finished) and change_event_date (local date
+    of this change, e.g. the day a regrade was seen). It must already be limited to events from
+    min_date - lookback_days onwards.
+
+    The rules, per client, for the days of the window (vars min_date <= day < max_date):
+    1. A day already built before (in marts.feed_days_built) is rebuilt with the changes it was
+       given then, read again from current data. It takes in nothing new, so a re-run of a
+       delivered day reproduces it while the data is unchanged.
+    2. A day built for the first time takes every change not yet sent whose event date is that
+       day (the first_event_date for an entity never sent, else the change_event_date).
+    3. A change not yet sent whose event date is a day that was already built (it became visible
+       after that day's file: back-dated, replicated late, revisited, regraded) goes into the
+       earliest day of the window built for the first time after its event date, within
+       lookback_days. Changes of days never built wait for those days, so a backfill of a day
+       that was never delivered contains that day's rows.
+    The result is a CTE `assignments` (client_id, change_key, report_date).
+#}
+{% macro report_day_assignments(changes, feed) -%}
+{#
+    A first build (or a full refresh) starts from an empty mart and forgets the ledger
+    (forget_days_built), so it reads no ledger: this also keeps dbt unit tests independent of it.
+#}
+days_built as (
+    {% if is_incremental() -%}
+    select client_id, report_date
+    from {{ feed_days_built_relation() }}
+    where feed = '{{ feed }}'
+    {%- else -%}
+    select null::text as client_id, null::date as report_date where false
+    {%- endif %}
+),
+
+window_days as (
+    select
+        client_settings.client_id,
+        window_day::date as report_date,
+        days_built.report_date is not null as was_built
+    from {{ ref('stg_moodle__client_settings') }} as client_settings
+    cross join generate_series(
+        '{{ var("min_date") }}'::date,
+        '{{ var("max_date") }}'::date - 1,
+        interval '1 day'
+    ) as window_day
+    left join days_built
+        on
+            days_built.client_id = client_settings.client_id
+            and days_built.report_date = window_day::date
+),
+
+sent as (
+    {% if is_incremental() -%}
+    select client_id, change_key, entity_key, report_date from {{ this }}
+    {%- else -%}
+    select
+        null::text as client_id,
+        null::text as change_key,
+        null::text as entity_key,
+        null::date as report_date
+    where false
+    {%- endif %}
+),
+
+kept as (
+    select sent.client_id, sent.change_key, sent.entity_key, sent.report_date
+    from sent
+    inner join window_days
+        on
+            sent.client_id = window_days.client_id
+            and sent.report_date = window_days.report_date
+    where window_days.was_built
+),
+
+{# Sent and staying sent: rows of days outside the window, and of the days rebuilt as they were. #}
+still_sent as (
+    select client_id, change_key, entity_key
+    from sent
+    where
+        report_date < '{{ var("min_date") }}'::date
+        or report_date >= '{{ var("max_date") }}'::date
+    union all
+    select client_id, change_key, entity_key from kept
+),
+
+unsent as (
+    select
+        {{ changes }}.client_id,
+        {{ changes }}.change_key,
+        case
+            when exists (
+                select 1 from still_sent
+                where
+                    still_sent.client_id = {{ changes }}.client_id
+                    and still_sent.entity_key = {{ changes }}.entity_key
+            ) then {{ changes }}.change_event_date
+            else {{ changes }}.first_event_date
+        end as event_date
+    from {{ changes }}
+    where not exists (
+        select 1 from still_sent
+        where
+            still_sent.client_id = {{ changes }}.client_id
+            and still_sent.change_key = {{ changes }}.change_key
+    )
+),
+
+on_their_day as (
+    select unsent.client_id, unsent.change_key, unsent.event_date as report_date
+    from unsent
+    inner join window_days
+        on
+            unsent.client_id = window_days.client_id
+            and unsent.event_date = window_days.report_date
+    where not window_days.was_built
+),
+
+late as (
+    select unsent.client_id, unsent.change_key, min(window_days.report_date) as report_date
+    from unsent
+    inner join days_built
+        on
+            unsent.client_id = days_built.client_id
+            and unsent.event_date = days_built.report_date
+    inner join window_days
+        on
+            unsent.client_id = window_days.client_id
+            and window_days.report_date > unsent.event_date
+            and window_days.report_date <= unsent.event_date + {{ var("lookback_days") }}
+    where not window_days.was_built
+    group by unsent.client_id, unsent.change_key
+),
+
+assignments as (
+    select client_id, change_key, report_date from kept
+    union all
+    select * from on_their_day
+    union all
+    select * from late
+)
+{%- endmacro %}

@@ -1,0 +1,159 @@
+"""Delivery and retention against OpenSSH's own sshd (chrooted internal-sftp, key only), the
+server most clients run, as well as against the local asyncssh server the other tests use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from orchestration.delivery.keys import generate_key_pair
+from orchestration.delivery.retention import RetentionReport, prune_remote
+from orchestration.delivery.sftp import (
+    POSIX_RENAME,
+    DeliveryError,
+    HostKeyMismatch,
+    SftpTarget,
+    deliver_file,
+    open_sftp,
+)
+from tests.sshd_support import OpenSshServer, skip_reason, start_sshd
+
+_SKIP_REASON = skip_reason()
+pytestmark = [
+    pytest.mark.sshd,
+    pytest.mark.skipif(_SKIP_REASON is not None, reason=_SKIP_REASON or ""),
+]
+
+_folder_numbers = itertools.count(1)
+TODAY = dt.date(2026, 12, 26)  # 28 days earlier is 2026-11-28: kept; 2026-11-27 and older go.
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sshd-keys")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory, keys: Path) -> Iterator[OpenSshServer]:
+    client_key = generate_key_pair(keys / "client", comment="ods-sshd-test-client")
+    started = time.monotonic()
+    server = start_sshd(client_key, tmp_path_factory.mktemp("sshd-log"))
+    print(f"sshd listening on port {server.port} after {time.monotonic() - started:.2f} s")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def folder(sshd: OpenSshServer) -> Path:
+    """A fresh folder owned by the SFTP user, `/upload/outN` inside its chroot."""
+    return sshd.user_folder(f"out{next(_folder_numbers)}")
+
+
+@pytest.fixture
+def target(sshd: OpenSshServer, keys: Path, folder: Path) -> SftpTarget:
+    return SftpTarget(
+        client_id="acme",
+        host=sshd.host,
+        port=sshd.port,
+        username=sshd.username,
+        directory=f"/upload/{folder.name}",
+        host_key=sshd.host_key_line,
+        private_key=(keys / "client").read_text(),
+    )
+
+
+def _csv_file(path: Path, size: int, fill: bytes) -> Path:
+    row = b'"' + fill * 30 + b'","42"\r\n'
+    path.write_bytes((row * (size // len(row) + 1))[:size])
+    return path
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_openssh_receives_the_exact_bytes_as_the_sftp_user_and_no_temporary_file(
+    sshd: OpenSshServer, target: SftpTarget, folder: Path, tmp_path: Path
+) -> None:
+    local = _csv_file(tmp_path / "Completion20261128.csv", 300_000, b"a")
+
+    receipt = deliver_file(target, local, "Completion20261128.csv")
+
+    arrived = folder / "Completion20261128.csv"
+    assert arrived.read_bytes() == local.read_bytes(), sshd.log()
+    assert arrived.stat().st_uid == sshd.uid
+    assert _names(folder) == ["Completion20261128.csv"]
+    assert receipt.remote_path == f"/upload/{folder.name}/Completion20261128.csv"
+    assert receipt.bytes == 300_000
+
+
+def test_redelivery_to_openssh_replaces_the_file_atomically(
+    target: SftpTarget, folder: Path, tmp_path: Path
+) -> None:
+    first = _csv_file(tmp_path / "first.csv", 50_000, b"a")
+    second = _csv_file(tmp_path / "second.csv", 40_000, b"b")
+
+    with open_sftp(target) as session:
+        session.deliver(first, "Completion20261128.csv")
+        session.deliver(second, "Completion20261128.csv")
+        extensions = session.sftp_client().server_extensions  # type: ignore[attr-defined]
+
+    assert POSIX_RENAME in extensions
+    assert (folder / "Completion20261128.csv").read_bytes() == second.read_bytes()
+    assert _names(folder) == ["Completion20261128.csv"]
+
+
+def test_openssh_with_another_host_key_than_the_pinned_one_is_refused(
+    target: SftpTarget, folder: Path, tmp_path: Path
+) -> None:
+    local = _csv_file(tmp_path / "Completion20261128.csv", 1_000, b"a")
+    other_key = generate_key_pair(tmp_path / "not-the-host", comment="impostor")
+
+    with pytest.raises(HostKeyMismatch, match="nothing was sent"):
+        deliver_file(replace(target, host_key=other_key), local, "Completion20261128.csv")
+
+    assert _names(folder) == []
+
+
+def test_openssh_refuses_a_key_not_authorized_for_the_user(
+    target: SftpTarget, folder: Path, tmp_path: Path
+) -> None:
+    local = _csv_file(tmp_path / "Completion20261128.csv", 1_000, b"a")
+    generate_key_pair(tmp_path / "stranger", comment="stranger")
+    stranger = replace(target, private_key=(tmp_path / "stranger").read_text())
+
+    with pytest.raises(DeliveryError, match="refused the login"):
+        deliver_file(stranger, local, "Completion20261128.csv")
+
+    assert _names(folder) == []
+
+
+def test_retention_over_openssh_removes_only_expired_feed_files_after_delivery(
+    target: SftpTarget, folder: Path, tmp_path: Path
+) -> None:
+    # Written by root here; the SFTP user may still remove them because it owns the folder.
+    for name in ["Completion20261101.csv", "Completion20261128.csv", "Quiz20261001.csv", "x.txt"]:
+        (folder / name).write_text(name)
+    local = _csv_file(tmp_path / "Completion20261226.csv", 1_000, b"a")
+
+    with open_sftp(target) as session:
+        session.deliver(local, "Completion20261226.csv")
+        dry = prune_remote(session, target.directory, ["Completion"], TODAY, 28, dry_run=True)
+        report = prune_remote(session, target.directory, ["Completion"], TODAY, 28)
+
+    assert dry == RetentionReport(deleted=["Completion20261101.csv"], kept=2, dry_run=True)
+    assert report == RetentionReport(deleted=["Completion20261101.csv"], kept=2, dry_run=False)
+    assert _names(folder) == [
+        "Completion20261128.csv",
+        "Completion20261226.csv",
+        "Quiz20261001.csv",
+        "x.txt",
+    ]

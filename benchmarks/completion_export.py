@@ -93,27 +93,12 @@ def _measure(mode: str, conninfo: str, out: Path, client: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--rows", type=int, default=1_000_000, help="completions on the busiest day"
-    )
-    parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
-    parser.add_argument("--keep", action="store_true", help="work in .ods/bench and keep it")
-    args = parser.parse_args()
-
+def _build_site(pg, work: Path, rows: int) -> None:
+    """A site whose busiest day has `rows` completions, and the mart built for that day."""
     import psycopg
 
-    from orchestration.delivery.keys import generate_key_pair
-    from orchestration.delivery.sftp import SftpTarget, deliver_file
-    from orchestration.local.postgres import start_postgres, stop_postgres
     from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
-
-    work = ROOT / ".ods" / "bench" if args.keep else Path(tempfile.mkdtemp(prefix="ods-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
-    print(f"embedded PostgreSQL in {work / 'pgdata'}")
 
     started = time.perf_counter()
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
@@ -126,7 +111,7 @@ def main() -> int:
             start=DAY - dt.timedelta(days=1),
             days=2,
             peak_day=DAY,
-            peak_completions=args.rows,
+            peak_completions=rows,
         )
         generate_site(conn, spec)
         create_union_views(conn, [MoodleSource(client_id="bench", moodle_schema="moodle_bench")])
@@ -157,6 +142,37 @@ def main() -> int:
         env=env,
     )
     print(f"dbt build of the day: {time.perf_counter() - started:.1f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="completions on the busiest day"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
+    parser.add_argument("--keep", action="store_true", help="work in .ods/bench and keep it")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: reuse the site and mart of a kept run"
+    )
+    args = parser.parse_args()
+
+    import psycopg
+
+    from orchestration.delivery.keys import generate_key_pair
+    from orchestration.delivery.sftp import SftpTarget, deliver_file
+    from orchestration.local.postgres import start_postgres, stop_postgres
+
+    work = ROOT / ".ods" / "bench" if args.keep else Path(tempfile.mkdtemp(prefix="ods-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
+    print(f"embedded PostgreSQL in {work / 'pgdata'}")
+
+    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+        kept = conn.execute("select to_regclass('marts.course_completions')").fetchone()
+    if args.reuse and kept != (None,):
+        print("reusing the kept site and mart")
+    else:
+        _build_site(pg, work, args.rows)
 
     server_dir = work / "sftp"
     key = server_dir / "bench_key"

@@ -30,6 +30,9 @@ class Feed:
     columns: tuple[Column, ...]
     default_columns: tuple[str, ...]
     sort_key: tuple[str, ...]
+    # `records` option of the client's feed settings -> the statuses its files carry (None: all).
+    records: dict[str, tuple[str, ...] | None] | None = None
+    default_records: str | None = None
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -90,6 +93,8 @@ SCORM = Feed(
         "score",
     ),
     sort_key=("user_id", "course_id", "scorm_id", "sco_id", "attempt"),
+    records={"completed_or_passed": ("completed", "passed"), "all": None},
+    default_records="completed_or_passed",
 )
 
 F2F = Feed(

@@ -87,20 +87,24 @@ still_sent as (
     select client_id, change_key, entity_key from kept
 ),
 
+{# A distinct set, hash-joined: a per-row EXISTS over a large mart would be quadratic. #}
+sent_entities as (
+    select distinct client_id, entity_key from still_sent
+),
+
 unsent as (
     select
         {{ changes }}.client_id,
         {{ changes }}.change_key,
         case
-            when exists (
-                select 1 from still_sent
-                where
-                    still_sent.client_id = {{ changes }}.client_id
-                    and still_sent.entity_key = {{ changes }}.entity_key
-            ) then {{ changes }}.change_event_date
+            when sent_entities.entity_key is not null then {{ changes }}.change_event_date
             else {{ changes }}.first_event_date
         end as event_date
     from {{ changes }}
+    left join sent_entities
+        on
+            {{ changes }}.client_id = sent_entities.client_id
+            and {{ changes }}.entity_key = sent_entities.entity_key
     where not exists (
         select 1 from still_sent
         where

@@ -209,8 +209,11 @@ class ClientConfig(_Strict):
                         f"feeds.{feed_name}.columns: unknown column {column!r}; "
                         f"allowed: {', '.join(feed.column_names)}"
                     )
-            if settings.records is not None and feed_name != "scorm":
-                raise ValueError(f"feeds.{feed_name}.records: only the scorm feed has 'records'")
+            if settings.records is not None and feed.records is None:
+                with_records = [f.name for f in FEEDS.values() if f.records]
+                raise ValueError(
+                    f"feeds.{feed_name}.records: only the {', '.join(with_records)} feed has 'records'"
+                )
         return self
 
     def headers(self, feed: Feed) -> dict[str, str]:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.clients import ClientsConfig
 from orchestration.defs.resources import WarehouseResource
+from orchestration.moodle.replica_indexes import create_replica_indexes
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 
 
@@ -39,11 +40,16 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
     def moodle_union_views(
         context: dg.AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
-        """(Re)create the union views and the client settings table from the clients file."""
+        """(Re)create the union views, the client settings table and the replicas' day-window indexes."""
         sources = moodle_sources(config)
         with warehouse_db.connect() as conn:
             report = create_union_views(conn, sources)
+            indexes = create_replica_indexes(
+                conn, [(s.moodle_schema, s.table_prefix) for s in sources]
+            )
         context.log.info(f"union views over {len(sources)} client schemas: {report}")
+        if indexes:
+            context.log.info(f"created day-window indexes: {', '.join(indexes)}")
         for spec in specs:
             yield dg.MaterializeResult(
                 asset_key=spec.key,

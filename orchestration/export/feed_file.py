@@ -39,6 +39,17 @@ def _value(column: Column, neutralise_formulas: bool) -> sql.Composable:
     ).format(v=text, start=sql.Literal(_FORMULA_START), number=sql.Literal(_PLAIN_NUMBER))
 
 
+def _records_filter(feed: Feed, client: ClientConfig) -> sql.Composable:
+    """The client's `records` choice (SCORM: completed_or_passed by default, or all)."""
+    if feed.records is None:
+        return sql.SQL("")
+    choice = client.feeds[feed.name].records or feed.default_records
+    statuses = feed.records[choice] if choice else None
+    if statuses is None:
+        return sql.SQL("")
+    return sql.SQL(" and status = any({})").format(sql.Literal(list(statuses)))
+
+
 def export_query(
     feed: Feed, client_id: str, client: ClientConfig, day: dt.date
 ) -> tuple[sql.Composable, list[str]]:
@@ -46,13 +57,14 @@ def export_query(
     headers = client.headers(feed)
     values = [_value(feed.column(name), client.neutralise_formulas) for name in headers]
     query = sql.SQL(
-        "select {values} from {mart} where client_id = {client} and report_date = {day} "
+        "select {values} from {mart} where client_id = {client} and report_date = {day}{records} "
         "order by {order}"
     ).format(
         values=sql.SQL(", ").join(values),
         mart=sql.Identifier(MARTS_SCHEMA, feed.mart),
         client=sql.Literal(client_id),
         day=sql.Literal(day),
+        records=_records_filter(feed, client),
         order=sql.SQL(", ").join(sql.Identifier(key) for key in feed.sort_key),
     )
     return query, list(headers.values())

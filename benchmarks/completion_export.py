@@ -128,6 +128,8 @@ def _build_site(pg, work: Path, rows: int) -> None:
             str(dbt),
             "build",
             "--quiet",
+            "--select",
+            "+course_completions",
             "--project-dir",
             "dbt_project",
             "--profiles-dir",

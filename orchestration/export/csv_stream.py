@@ -11,13 +11,13 @@ thousand as they arrive.
 from __future__ import annotations
 
 import hashlib
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from psycopg import Connection, sql
 
-_FLUSH_BYTES = 1 << 20
 _ROWS_PER_BATCH = 4096
 
 
@@ -57,25 +57,17 @@ def record_ends(rows: list[bytes | memoryview], line_ending: bytes) -> bytes:
 
 
 class _HashingWriter:
-    """Buffers, hashes and counts what it writes, so the file is read once and memory stays flat."""
+    """Hashes and counts what it writes, so the file is read once and memory stays flat."""
 
     def __init__(self, target: BinaryIO) -> None:
         self.target = target
         self.digest = hashlib.sha256()
         self.size = 0
-        self.buffer = bytearray()
 
     def write(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) >= _FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.digest.update(self.buffer)
-            self.target.write(self.buffer)
-            self.size += len(self.buffer)
-            self.buffer.clear()
+        self.digest.update(data)
+        self.target.write(data)
+        self.size += len(data)
 
 
 def stream_csv(
@@ -83,19 +75,14 @@ def stream_csv(
 ) -> CsvStats:
     """Write the header and the rows of `query` (all text, no NULLs) to `path`."""
     copy_sql = sql.SQL("copy ({}) to stdout with (format csv, force_quote *)").format(query)
-    with path.open("wb") as handle, conn.cursor() as cursor:
+    with path.open("wb", buffering=1 << 20) as handle, conn.cursor() as cursor:
         out = _HashingWriter(handle)
         if dialect.byte_order_mark:
             out.write(b"\xef\xbb\xbf")
         out.write(",".join(quote(h) for h in headers).encode() + dialect.line_ending)
         with cursor.copy(copy_sql) as copy:
-            batch: list[bytes | memoryview] = []
-            for row in copy:
-                batch.append(row)
-                if len(batch) == _ROWS_PER_BATCH:
-                    out.write(record_ends(batch, dialect.line_ending))
-                    batch.clear()
-            out.write(record_ends(batch, dialect.line_ending))
+            rows_in = iter(copy)
+            while batch := list(islice(rows_in, _ROWS_PER_BATCH)):
+                out.write(record_ends(batch, dialect.line_ending))
         rows = cursor.rowcount
-        out.flush()
     return CsvStats(rows=rows, bytes=out.size, sha256=out.digest.hexdigest())

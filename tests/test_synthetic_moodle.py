@@ -226,6 +226,14 @@ _SNAPSHOT = (
     "enrol",
     "user_enrolments",
     "course_completions",
+    "modules",
+    "course_modules",
+    "grade_items",
+    "scorm_scoes",
+    "scorm_scoes_track",
+    "quiz_attempts",
+    "quiz_grades",
+    "facetoface_signups_status",
 )
 
 

@@ -1,0 +1,306 @@
+{#
+    Incremental by report day (macros/get_incremental_replace_window_sql.sql); which day each
+    change goes into follows macros/report_day_assignments.sql. A change is a signup's last
+    status of a local day (int_f2f_signup_days_last_status), keyed by that status row
+    (change_key signup_id:status_id): it is sent on that day or, when it became visible after
+    the day was built (a status row replicated late), on the next day built. Two rules of this
+    feed on top of the shared ones, because a signup has one row per day with changes, not one
+    row for ever:
+    - a report day holds a signup once, with the latest status it is given (a late change and
+      the signup's own change of the day meet there: the later status wins);
+    - a late change is not sent once a later day's status of the same signup has been sent:
+      it would set the signup back to an older status.
+    A rebuilt day keeps the status row it sent, read again by its id, even when a row created
+    later on that day has since become the day's last.
+#}
+{#
+    Hash joins only, for this build's transaction. PostgreSQL cannot estimate joins on client_id
+    between the union views (a constant in each client's branch) and takes the window's status
+    rows for one row; with nested loops over them, a build over 2 × 200,000 status rows ran for
+    more than 15 minutes instead of about a second. Status rows are still looked up by index in
+    int_f2f_signup_days_last_status (a subquery per row, not a join).
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_window',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ forget_days_built('f2f') }}",
+            "set local enable_nestloop = off",
+        ],
+        post_hook="{{ record_days_built('f2f') }}",
+    )
+}}
+
+{#
+    The look-back window widened to every time zone (UTC-12 to UTC+14 lies within a day of UTC),
+    as constants: see statuses_in_window.
+#}
+{%- set widened_start = local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") %}
+{%- set widened_end = local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") %}
+
+with
+
+client_settings as (
+    select * from {{ ref('stg_moodle__client_settings') }}
+),
+
+statuses as (
+    select * from {{ ref('int_f2f_signup_statuses_dated') }}
+),
+
+last_statuses as (
+    select * from {{ ref('int_f2f_signup_days_last_status') }}
+),
+
+signups as (
+    select * from {{ ref('stg_moodle__facetoface_signups') }}
+),
+
+session_starts as (
+    select * from {{ ref('int_f2f_session_starts') }}
+),
+
+facetofaces as (
+    select * from {{ ref('stg_moodle__facetofaces') }}
+),
+
+learners as (
+    select * from {{ ref('int_learners_eligible') }}
+),
+
+courses as (
+    select * from {{ ref('int_courses_eligible') }}
+),
+
+client_windows as (
+    {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
+    select
+        client_id,
+        timezone,
+        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
+        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
+            as window_end_epoch
+    from client_settings
+),
+
+statuses_in_window as (
+    select
+        statuses.client_id,
+        statuses.status_id,
+        statuses.signup_id,
+        statuses.status,
+        statuses.status_date,
+        statuses.created_epoch,
+        statuses.created_at_local,
+        client_windows.timezone
+    from statuses
+    inner join client_windows
+        on statuses.client_id = client_windows.client_id
+    where
+        statuses.created_epoch >= client_windows.window_start_epoch
+        and statuses.created_epoch < client_windows.window_end_epoch
+        {#
+            The same window widened to every time zone, as constants: PostgreSQL can push these
+            into each client's branch of the union view and range-scan an index on timecreated,
+            which the per-client bounds above, coming from a join, cannot. The plugin has no
+            such index (moodle-schema.md §6); the warehouse adds it.
+        #}
+        and statuses.created_epoch >= {{ widened_start }}
+        and statuses.created_epoch < {{ widened_end }}
+),
+
+last_statuses_in_window as (
+    select
+        last_statuses.client_id,
+        last_statuses.status_id
+    from last_statuses
+    inner join client_windows
+        on last_statuses.client_id = client_windows.client_id
+    where
+        last_statuses.created_epoch >= client_windows.window_start_epoch
+        and last_statuses.created_epoch < client_windows.window_end_epoch
+        and last_statuses.created_epoch >= {{ widened_start }}
+        and last_statuses.created_epoch < {{ widened_end }}
+),
+
+status_rows as (
+    {# Every status row of the window as the feed sends it, whether or not it is a change. #}
+    select
+        ----------  keys
+        statuses_in_window.client_id,
+        statuses_in_window.signup_id::text as entity_key,
+        statuses_in_window.signup_id || ':' || statuses_in_window.status_id as change_key,
+        statuses_in_window.status_date,
+        statuses_in_window.created_epoch,
+        statuses_in_window.status_id,
+
+        ----------  learner
+        learners.user_id,
+        learners.username,
+        learners.idnumber,
+        learners.email,
+        learners.firstname,
+        learners.lastname,
+
+        ----------  course
+        courses.course_id,
+        courses.course_shortname,
+        courses.course_name,
+
+        ----------  face-to-face signup
+        facetofaces.class_title,
+        session_starts.session_id,
+        (session_starts.starts_at at time zone statuses_in_window.timezone)::date as session_date,
+        (session_starts.starts_at at time zone statuses_in_window.timezone) as session_start,
+        statuses_in_window.status,
+        statuses_in_window.created_at_local as status_changed_at
+
+    from statuses_in_window
+    inner join signups
+        on
+            statuses_in_window.client_id = signups.client_id
+            and statuses_in_window.signup_id = signups.signup_id
+    inner join session_starts
+        on
+            signups.client_id = session_starts.client_id
+            and signups.session_id = session_starts.session_id
+    inner join facetofaces
+        on
+            session_starts.client_id = facetofaces.client_id
+            and session_starts.facetoface_id = facetofaces.facetoface_id
+    inner join learners
+        on
+            signups.client_id = learners.client_id
+            and signups.user_id = learners.user_id
+    inner join courses
+        on
+            facetofaces.client_id = courses.client_id
+            and facetofaces.course_id = courses.course_id
+),
+
+{# The report days of this feed already built (macros/feed_days_built.sql). #}
+f2f_days_built as (
+    {% if is_incremental() -%}
+    select client_id, report_date
+    from {{ feed_days_built_relation() }}
+    where feed = 'f2f'
+    {%- else -%}
+    select null::text as client_id, null::date as report_date where false
+    {%- endif %}
+),
+
+{#
+    The latest status day of each signup the mart has sent and keeps: on days outside the window,
+    and on built days of the window, which are rebuilt as they were.
+#}
+latest_sent as (
+    {% if is_incremental() -%}
+    select
+        sent_rows.client_id,
+        sent_rows.entity_key,
+        max(sent_rows.status_changed_at)::date as status_date
+    from {{ this }} as sent_rows
+    left join f2f_days_built
+        on
+            sent_rows.client_id = f2f_days_built.client_id
+            and sent_rows.report_date = f2f_days_built.report_date
+    where
+        sent_rows.report_date < '{{ var("min_date") }}'::date
+        or sent_rows.report_date >= '{{ var("max_date") }}'::date
+        or f2f_days_built.report_date is not null
+    group by sent_rows.client_id, sent_rows.entity_key
+    {%- else -%}
+    select null::text as client_id, null::text as entity_key, null::date as status_date
+    where false
+    {%- endif %}
+),
+
+overtaken as (
+    {#
+        Late changes (their day was built without them) of signups that have since been sent
+        with the status of a later day: sending one now would set the signup back.
+    #}
+    select
+        status_rows.client_id,
+        status_rows.change_key
+    from status_rows
+    inner join f2f_days_built
+        on
+            status_rows.client_id = f2f_days_built.client_id
+            and status_rows.status_date = f2f_days_built.report_date
+    inner join latest_sent
+        on
+            status_rows.client_id = latest_sent.client_id
+            and status_rows.entity_key = latest_sent.entity_key
+    where status_rows.status_date < latest_sent.status_date
+),
+
+changes as (
+    select
+        status_rows.client_id,
+        status_rows.change_key,
+        status_rows.entity_key,
+        status_rows.status_date as first_event_date,
+        status_rows.status_date as change_event_date
+    from status_rows
+    inner join last_statuses_in_window
+        on
+            status_rows.client_id = last_statuses_in_window.client_id
+            and status_rows.status_id = last_statuses_in_window.status_id
+    where not exists (
+        select 1
+        from overtaken
+        where
+            overtaken.client_id = status_rows.client_id
+            and overtaken.change_key = status_rows.change_key
+    )
+),
+
+{{ report_day_assignments('changes', 'f2f') }},
+
+assigned as (
+    select
+        assignments.report_date,
+        status_rows.*,
+        row_number() over (
+            partition by status_rows.client_id, assignments.report_date, status_rows.entity_key
+            order by
+                status_rows.status_date desc,
+                status_rows.created_epoch desc,
+                status_rows.status_id desc
+        ) as latest_in_day
+    from assignments
+    inner join status_rows
+        on
+            assignments.client_id = status_rows.client_id
+            and assignments.change_key = status_rows.change_key
+),
+
+final as (
+    select
+        client_id,
+        report_date,
+        change_key,
+        entity_key,
+        user_id,
+        username,
+        idnumber,
+        email,
+        firstname,
+        lastname,
+        course_id,
+        course_shortname,
+        course_name,
+        class_title,
+        session_id,
+        session_date,
+        session_start,
+        status,
+        status_changed_at
+    from assigned
+    where latest_in_day = 1
+)
+
+select * from final

@@ -6,12 +6,18 @@
     timemodified, never timefinish (moodle-schema.md §5), so the attempt is sent again, with the
     new score, on the local day of timemodified, or on the next day built after it became visible.
 #}
+{# Hash joins only, in this build's transaction: PostgreSQL estimates the window's changes
+   (joined on client_id across the union views) as about one row and picks nested loops that
+   take minutes at scale; see the SCORM and face-to-face marts. #}
 {{
     config(
         materialized='incremental',
         incremental_strategy='replace_window',
         on_schema_change='fail',
-        pre_hook="{{ forget_days_built('quiz') }}",
+        pre_hook=[
+            "{{ forget_days_built('quiz') }}",
+            "set local enable_nestloop = off",
+        ],
         post_hook="{{ record_days_built('quiz') }}",
     )
 }}

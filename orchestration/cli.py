@@ -1,17 +1,26 @@
-"""`ods`: the command line of Outbound Data Sync (local services, synthetic sites, the demo)."""
+"""`ods`: the command line of Outbound Data Sync (local services, synthetic sites, the demo, and
+an operator's re-send and rebuild of a client's days)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from orchestration.clients import ConfigError, load_clients
+from orchestration.feeds import FEEDS
 from orchestration.paths import DBT_PROJECT_DIR, ods_home
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from orchestration.defs.reruns import FileRun
 
 
 def _yesterday(timezone: str) -> dt.date:
@@ -27,10 +36,13 @@ def _date(text: str) -> dt.date:
 
 def cmd_up(_: argparse.Namespace) -> int:
     from orchestration.local import services
+    from orchestration.local.demo import use_demo_dagster_home
 
     postgres, pid = services.up(load_clients())
+    use_demo_dagster_home()
     print(f"postgres: running, socket directory {postgres.host}")
     print(f"sftp:     running (pid {pid}) on 127.0.0.1:{services.sftp_port()}")
+    print(f"dagster:  instance settings in {ods_home() / 'dagster' / 'dagster.yaml'}")
     return 0
 
 
@@ -95,7 +107,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     services.up(config)
     if cmd_generate(argparse.Namespace(first=first, last=last, learners=args.learners)):
         return 1
-    runs = run_days(first, last)
+    from orchestration.defs.reruns import RerunError
+
+    try:
+        runs = run_days(first, last)
+    except RerunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     failed = [run for run in runs if not run.success]
     print(
         f"\nbuilt {first} to {last}: {len(runs) - len(failed)} files delivered, {len(failed)} failed"
@@ -108,6 +126,85 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {path.relative_to(root)}  ({path.stat().st_size} bytes)")
     print(f"\nArchive: {ods_home() / 'archive'}")
     print("Dagster UI on the same data: make ui   (then open http://127.0.0.1:3000)")
+    return 1 if failed else 0
+
+
+def _dagster_instance() -> dg.DagsterInstance:
+    """The instance in DAGSTER_HOME (production, `make ui`), else the local demo's."""
+    import dagster as dg
+
+    from orchestration.local.demo import use_demo_dagster_home
+
+    if not os.environ.get("DAGSTER_HOME"):
+        use_demo_dagster_home()
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
+    return dg.DagsterInstance.get()
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Deliver a client's archived files again, byte for byte, without rebuilding them."""
+    from orchestration.defs import reruns
+    from orchestration.defs.code_location import build_definitions
+    from orchestration.defs.resources import archive_root
+
+    config = load_clients()
+    try:
+        feeds = reruns.feeds_of(config, args.client, args.feed)
+        days = reruns.days_of(config, args.first, args.last)
+        archived = reruns.archived_files(config, archive_root(config), args.client, feeds, days)
+        print(f"re-sending {len(archived)} archived file(s) of {args.client}, unchanged")
+        runs = reruns.resend(
+            build_definitions(),
+            _dagster_instance(),
+            config,
+            archive_root(config),
+            args.client,
+            feeds,
+            days,
+        )
+    except reruns.RerunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _report(runs, config.clients[args.client].sftp.username)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the marts for a client's days from current data, then export and deliver."""
+    from orchestration.defs import reruns
+    from orchestration.defs.code_location import build_definitions
+
+    config = load_clients()
+    try:
+        feeds = reruns.feeds_of(config, args.client, args.feed)
+        days = reruns.days_of(config, args.first, args.last)
+        print(
+            f"rebuilding the marts for {days[0]} to {days[-1]} (one run), then "
+            f"{len(feeds) * len(days)} file(s) of {args.client}"
+        )
+        runs = reruns.rebuild(
+            build_definitions(), _dagster_instance(), config, args.client, feeds, days
+        )
+    except reruns.RerunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _report(runs, config.clients[args.client].sftp.username)
+
+
+def _report(runs: list[FileRun], username: str) -> int:
+    for run in runs:
+        if not run.success:
+            print(f"  FAILED {run.file_name} ({run.feed}, day {run.day}): {run.message}")
+            continue
+        sent = run.delivered
+        print(
+            f"  sent {run.file_name} ({run.feed}, day {run.day}) to "
+            f"{username}@{sent['server']}:{sent['remote_path']}: {sent['rows']} rows, "
+            f"{sent['bytes']} bytes, sha256 {sent['sha256']}"
+        )
+        if sent.get("retention_deleted"):
+            print(f"    retention removed {', '.join(sent['retention_deleted'])}")
+    failed = sum(not run.success for run in runs)
+    print(f"{len(runs) - failed} sent, {failed} failed")
     return 1 if failed else 0
 
 
@@ -136,6 +233,19 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--learners", type=int, default=40, help="learners per site (default: %(default)s)"
         )
+    for name, text in (
+        ("resend", "deliver a client's archived files again, byte for byte, without rebuilding"),
+        ("rebuild", "rebuild the marts for a client's days from current data, then deliver"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--client", required=True, help="client id in the clients file")
+        command.add_argument(
+            "--feed", choices=list(FEEDS), help="one feed (default: every feed the client gets)"
+        )
+        command.add_argument(
+            "--from", dest="first", type=_date, required=True, help="first activity day"
+        )
+        command.add_argument("--to", dest="last", type=_date, help="last day (default: --from)")
     return parser
 
 
@@ -147,6 +257,8 @@ HANDLERS = {
     "parse": cmd_parse,
     "generate": cmd_generate,
     "demo": cmd_demo,
+    "resend": cmd_resend,
+    "rebuild": cmd_rebuild,
 }
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from orchestration.dbt_args import dbt_build_args, day_window_vars
+from orchestration.dbt_args import day_window_vars, dbt_build_args
 
 
 def test_one_day_is_the_half_open_window_to_the_next_day():

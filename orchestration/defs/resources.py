@@ -6,6 +6,8 @@ import dagster as dg
 import psycopg
 
 from orchestration import warehouse
+from orchestration.clients import ClientsConfig
+from orchestration.export.archive import default_archive_root
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -23,3 +25,8 @@ class ArchiveResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.root)
+
+
+def archive_root(config: ClientsConfig) -> Path:
+    """`archive_dir` of the clients file, else ODS_ARCHIVE_DIR, else the local default."""
+    return config.archive_dir or default_archive_root()

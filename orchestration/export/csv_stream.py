@@ -11,8 +11,8 @@ thousand as they arrive.
 from __future__ import annotations
 
 import hashlib
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -17,12 +16,13 @@ from orchestration.clients import ClientsConfig, load_clients
 from orchestration.moodle.synthetic import SiteSpec, SiteSummary, generate_site
 from orchestration.paths import ods_home
 
+if TYPE_CHECKING:
+    from orchestration.defs.reruns import FileRun
+
 # Moodle release of each demo site: one before the 4.3 SCORM table change, two after it.
 DEMO_RELEASES = {"acme": "4.2", "globex": "4.5", "initech": "5.0"}
 DEFAULT_RELEASE = "4.3"
 HISTORY_DAYS = 7
-# Dagster's console logger prints every event at DEBUG; the demo shows warnings and a summary.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def generate_demo_sites(
@@ -46,72 +46,50 @@ def generate_demo_sites(
     return summaries
 
 
+# The demo instance's dagster.yaml (written when absent, or when `ods` wrote it). Runs that the
+# daemon launches (schedules, the files sensor, UI launches) queue, at most 8 at a time and 2 per
+# SFTP server: the files sensor tags each files run with its client's host (orchestration/defs/jobs.py).
+DEMO_DAGSTER_YAML = """\
+# Written by `ods` for the local demo; edit freely (delete this line to keep your edits).
+concurrency:
+  runs:
+    max_concurrent_runs: 8
+    tag_concurrency_limits:
+      - key: ods/sftp_host
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 2
+"""
+
+
 def use_demo_dagster_home() -> None:
+    """Point DAGSTER_HOME at `.ods/dagster` unless it is set, with the demo's dagster.yaml."""
     home = ods_home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()
+    settings = home / "dagster.yaml"
+    current = settings.read_text() if settings.exists() else ""
+    if not current.strip() or current.startswith(DEMO_DAGSTER_YAML.splitlines()[0]):
+        settings.write_text(DEMO_DAGSTER_YAML)
     os.environ.setdefault("DAGSTER_HOME", str(home))
 
 
-@dataclass(frozen=True)
-class ClientDayRun:
-    feed: str
-    client_id: str
-    day: dt.date
-    success: bool
-    message: str
-
-
-def days_between(first: dt.date, last: dt.date) -> Iterable[dt.date]:
-    for offset in range((last - first).days + 1):
-        yield first + dt.timedelta(days=offset)
-
-
-def run_days(first: dt.date, last: dt.date) -> list[ClientDayRun]:
+def run_days(first: dt.date, last: dt.date) -> list[FileRun]:
     """Build the marts for first..last in one run, then each subscribed client's files per day."""
     import dagster as dg
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
 
     from orchestration.defs.code_location import build_definitions
-    from orchestration.defs.jobs import DAILY_MARTS_JOB, files_job_name
+    from orchestration.defs.partitions import days_between
+    from orchestration.defs.reruns import build_marts, run_files
     from orchestration.feeds import FEEDS
 
     use_demo_dagster_home()
     defs = build_definitions()
     instance = dg.DagsterInstance.get()
     config = load_clients()
-    marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
-        instance=instance,
-        run_config=QUIET,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        },
-    )
-    if not marts.success:
-        raise RuntimeError("the daily marts run failed; see the Dagster UI for the failed step")
-    runs = []
-    for feed in FEEDS.values():
-        clients = config.subscribers(feed.name)
-        if not clients:
-            continue
-        job = defs.resolve_job_def(files_job_name(feed))
-        for day in days_between(first, last):
-            for client_id in clients:
-                key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
-                result = job.execute_in_process(
-                    instance=instance, partition_key=key, run_config=QUIET, raise_on_error=False
-                )
-                message = "" if result.success else _failure_message(result)
-                runs.append(ClientDayRun(feed.name, client_id, day, result.success, message))
-    return runs
-
-
-def _failure_message(result: object) -> str:
-    for event in result.all_events:  # type: ignore[attr-defined]
-        if event.is_step_failure and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[-1]
-    return "failed"
+    build_marts(defs, instance, first, last, by="demo")
+    return [
+        run_files(defs, instance, config, feed, client_id, day, deliver_only=False, by="demo")
+        for day in days_between(first, last)
+        for feed in FEEDS.values()
+        for client_id in config.subscribers(feed.name)
+    ]

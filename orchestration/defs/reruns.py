@@ -1,0 +1,228 @@
+"""Re-send and rebuild of a client's days from the command line (`ods resend`, `ods rebuild`).
+
+Both run the same jobs as the UI, in this process, against the Dagster instance in DAGSTER_HOME,
+so the runs and materialisations show in the UI's history like any other:
+- re-send: only `<feed>_delivery` of each (client, day) partition; it uploads the archived file,
+  byte for byte, and builds nothing;
+- rebuild: `daily_marts_job` once over the whole range (tagged so that the files sensor does not
+  also follow it), then the full `<feed>_files_job` of each (client, day): export, checks, delivery.
+Everything that can be checked before a run (client, feeds, days, archived files) is checked first,
+so a mistyped request sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from orchestration.clients import ClientsConfig
+from orchestration.days import file_name
+from orchestration.defs.jobs import DAILY_MARTS_JOB, FILES_FOLLOW_TAG, files_job_name
+from orchestration.defs.partitions import client_day_key, day_before, days_between
+from orchestration.export import archive
+from orchestration.feeds import FEEDS, Feed
+
+STARTED_BY_TAG = "ods/started_by"
+
+
+class RerunError(ValueError):
+    """The request cannot be carried out as asked; nothing was run."""
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """One client-day of one feed: sent (with the delivery's metadata) or failed (and why)."""
+
+    feed: str
+    client_id: str
+    day: dt.date
+    file_name: str
+    success: bool
+    message: str = ""
+    delivered: dict[str, Any] = field(default_factory=dict)
+
+
+def feeds_of(config: ClientsConfig, client_id: str, feed_name: str | None) -> list[Feed]:
+    """The client's feeds, or the one asked for; a clear error for an unknown or unsubscribed one."""
+    if client_id not in config.clients:
+        raise RerunError(
+            f"unknown client {client_id!r}; clients: {', '.join(sorted(config.clients))}"
+        )
+    subscribed = [feed for feed in FEEDS.values() if feed.name in config.clients[client_id].feeds]
+    if feed_name is None:
+        return subscribed
+    if feed_name not in FEEDS:
+        raise RerunError(f"unknown feed {feed_name!r}; feeds: {', '.join(FEEDS)}")
+    if feed_name not in config.clients[client_id].feeds:
+        raise RerunError(
+            f"client {client_id!r} does not get the {feed_name} feed; "
+            f"its feeds: {', '.join(f.name for f in subscribed)}"
+        )
+    return [FEEDS[feed_name]]
+
+
+def days_of(config: ClientsConfig, first: dt.date, last: dt.date | None) -> list[dt.date]:
+    """first..last (default: first alone), within the partitions Dagster has: from the clients
+    file's `first_day` through yesterday (today's partition exists once the day is over)."""
+    last = last or first
+    if last < first:
+        raise RerunError(f"--to {last} is before --from {first}")
+    if first < config.first_day:
+        raise RerunError(f"{first} is before the first day, {config.first_day} (first_day)")
+    yesterday = day_before(dt.datetime.now(dt.UTC), config.timezone)
+    if last > yesterday:
+        raise RerunError(
+            f"{last} is not over yet in {config.timezone}; the last day is {yesterday}"
+        )
+    return days_between(first, last)
+
+
+def archived_files(
+    config: ClientsConfig,
+    archive_root: Path,
+    client_id: str,
+    feeds: list[Feed],
+    days: list[dt.date],
+) -> dict[tuple[str, dt.date], archive.ArchivedFile]:
+    """The archived file of every (feed, day); RerunError naming all that are missing."""
+    client = config.clients[client_id]
+    found: dict[tuple[str, dt.date], archive.ArchivedFile] = {}
+    missing = []
+    for feed in feeds:
+        folder = archive.feed_folder(archive_root, client_id, feed.name)
+        for day in days:
+            name = file_name(feed.prefix, day, client.file_date)
+            made = archive.read(folder / name)
+            if made is None:
+                missing.append(f"{name} ({feed.name}, day {day})")
+            else:
+                found[feed.name, day] = made
+    if missing:
+        raise RerunError(
+            f"client {client_id!r}: no archived file {', '.join(missing)} in {archive_root}; "
+            "nothing was sent. Build them with `ods rebuild`."
+        )
+    return found
+
+
+def resend(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    config: ClientsConfig,
+    archive_root: Path,
+    client_id: str,
+    feeds: list[Feed],
+    days: list[dt.date],
+) -> list[FileRun]:
+    """Deliver the archived files again, unchanged: the delivery asset only."""
+    archived_files(config, archive_root, client_id, feeds, days)
+    return [
+        run_files(defs, instance, config, feed, client_id, day, deliver_only=True, by="resend")
+        for day in days
+        for feed in feeds
+    ]
+
+
+def rebuild(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    config: ClientsConfig,
+    client_id: str,
+    feeds: list[Feed],
+    days: list[dt.date],
+) -> list[FileRun]:
+    """Rebuild the marts for the days (one run), then export, check and deliver each file."""
+    build_marts(defs, instance, days[0], days[-1], by="rebuild")
+    return [
+        run_files(defs, instance, config, feed, client_id, day, deliver_only=False, by="rebuild")
+        for day in days
+        for feed in feeds
+    ]
+
+
+# Dagster's console logger prints every event at DEBUG; a command shows warnings and a summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def build_marts(
+    defs: dg.Definitions, instance: dg.DagsterInstance, first: dt.date, last: dt.date, by: str
+) -> dg.ExecuteInProcessResult:
+    """The marts for first..last in one run; RerunError if it fails. Its files are run by the
+    caller, so the files sensor is told not to follow it."""
+    result = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
+        instance=instance,
+        run_config=QUIET,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+            FILES_FOLLOW_TAG: "false",
+            STARTED_BY_TAG: f"ods {by}",
+        },
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise RerunError(
+            f"the marts run for {first}..{last} failed ({_failure_message(result)}); "
+            f"see run {result.run_id} in the Dagster UI"
+        )
+    return result
+
+
+def run_files(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    config: ClientsConfig,
+    feed: Feed,
+    client_id: str,
+    day: dt.date,
+    *,
+    deliver_only: bool,
+    by: str,
+) -> FileRun:
+    """One files run for a client-day: the whole files job, or its delivery asset alone."""
+    job = defs.resolve_job_def(files_job_name(feed))
+    delivery = dg.AssetKey(f"{feed.name}_delivery")
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=client_day_key(client_id, day),
+        asset_selection=[delivery] if deliver_only else None,
+        run_config=QUIET,
+        tags={STARTED_BY_TAG: f"ods {by}"},
+        raise_on_error=False,
+    )
+    name = file_name(feed.prefix, day, config.clients[client_id].file_date)
+    materialised = result.asset_materializations_for_node(delivery.path[-1])
+    delivered = (
+        {key: value.value for key, value in materialised[-1].metadata.items()}
+        if materialised
+        else {}
+    )
+    return FileRun(
+        feed=feed.name,
+        client_id=client_id,
+        day=day,
+        file_name=name,
+        success=result.success,
+        message="" if result.success else _failure_message(result),
+        delivered=delivered,
+    )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error is not None:
+            return data.error.message.strip().splitlines()[-1]
+    return "failed"

@@ -1,0 +1,398 @@
+"""Operating the pipeline for real: a three-day backfill of the marts, the files sensor's runs for
+every client, retention, the 05:00 check, broken clients, and `ods resend`, over PostgreSQL and
+SFTP.
+
+One module fixture plays a night: the deadline check before anything ran, one marts run over three
+days (as a UI backfill makes it), the sensor's requests, each files run, the deadline check again.
+Of four clients two are healthy (acme: own columns, retention to do; globex: defaults), umbrella
+pins a host key the server does not have, and initech's key variable is not set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import psycopg
+import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from orchestration import cli
+from orchestration.defs.code_location import build_definitions
+from orchestration.defs.jobs import DAILY_MARTS_JOB, SFTP_HOST_TAG
+from orchestration.defs.partitions import client_day_key
+from orchestration.delivery.keys import generate_key_pair
+from orchestration.local.sftp_server import LocalSftpServer
+from orchestration.moodle.synthetic import SiteSpec, generate_site
+from tests.e2e_support import (
+    add_sftp_account,
+    client_entry,
+    expected_completions,
+    parse_csv,
+    write_clients_file,
+)
+
+# Three days around the 25-hour day on which Europe/London leaves summer time.
+DAYS = [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
+LAST = DAYS[-1]
+CLIENTS = ("acme", "globex", "umbrella", "initech")
+HEALTHY = ("acme", "globex")
+SITES = {
+    client_id: SiteSpec(
+        schema=f"moodle_{client_id}",
+        release=release,
+        prefix=prefix,
+        seed=seed,
+        learners=learners,
+        courses=4,
+        start=DAYS[0] - dt.timedelta(days=2),
+        days=5,
+    )
+    for client_id, release, prefix, seed, learners in (
+        ("acme", "4.2", "mdl_", 31, 30),
+        ("globex", "4.5", "m_", 32, 30),
+        ("umbrella", "5.0", "mdl_", 33, 12),
+        ("initech", "4.3", "mdl_", 34, 12),
+    )
+}
+ACME_COLUMNS = {
+    "username": "Employee ID",
+    "course_shortname": "Course Code",
+    "completion_date": "Completed On",
+}
+DEFAULT_COLUMNS = [
+    "username",
+    "idnumber",
+    "firstname",
+    "lastname",
+    "email",
+    "course_name",
+    "completion_date",
+]
+
+
+def file_name(day: dt.date) -> str:
+    return f"Completion{day + dt.timedelta(days=1):%Y%m%d}.csv"
+
+
+# acme's folder before the night: feed files 29 and 28 days older than the first file (the
+# second is exactly at the limit for the first night, one day past it for the second), a file dated
+# in the future, another feed's old file, and the client's own file: only the first two may go.
+FIRST_FILE_DATE = DAYS[0] + dt.timedelta(days=1)
+EXPIRED = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=29):%Y%m%d}.csv"
+AT_THE_LIMIT = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=28):%Y%m%d}.csv"
+KEPT_FOREIGN = ["Completion20991231.csv", "Quiz20250101.csv", "notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("operations")
+    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
+        for spec in SITES.values():
+            generate_site(conn, spec)
+    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
+    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in CLIENTS}
+    folders = {name: server.root / name / "outbound" for name in CLIENTS}
+    for name in [EXPIRED, AT_THE_LIMIT, *KEPT_FOREIGN]:
+        (folders["acme"] / name).write_text("old\r\n")
+    server.start()
+    wrong_host_key = generate_key_pair(tmp / "keys" / "not_the_server", "not the server")
+    clients = {
+        name: client_entry(
+            SITES[name].schema, server, name, keys[name], table_prefix=SITES[name].prefix
+        )
+        for name in CLIENTS
+    }
+    clients["acme"]["feeds"] = {"completion": {"columns": ACME_COLUMNS}}
+    clients["umbrella"]["sftp"]["host_key"] = wrong_host_key
+    del clients["initech"]["sftp"]["private_key_path"]
+    clients["initech"]["sftp"]["private_key_env"] = "ODS_TEST_INITECH_UNSET_KEY"
+    clients_file = write_clients_file(
+        tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
+    )
+    (tmp / "dagster").mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in module_pg.libpq_env().items():
+            env.setenv(name, value)
+        env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        env.setenv("DAGSTER_HOME", str(tmp / "dagster"))
+        env.delenv("ODS_TEST_INITECH_UNSET_KEY", raising=False)
+        defs = build_definitions()
+        with dg.DagsterInstance.get() as instance:
+            state: dict[str, Any] = {
+                "defs": defs,
+                "instance": instance,
+                "server": server,
+                "folders": folders,
+                "pg": module_pg,
+                "tmp": tmp,
+            }
+            state["deadline_before"] = _deadline(state, "acme", LAST)
+            marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
+                instance=instance,
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: DAYS[0].isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
+                },
+            )
+            state["requests"] = _sensor_requests(defs, instance, marts)
+            state["files_runs"] = {
+                (
+                    r.partition_key.keys_by_dimension["client"],
+                    r.partition_key.keys_by_dimension["date"],
+                ): (
+                    defs.resolve_job_def(r.job_name).execute_in_process(
+                        instance=instance,
+                        partition_key=r.partition_key,
+                        tags=r.tags,
+                        raise_on_error=False,
+                    )
+                )
+                for r in state["requests"]
+            }
+            state["delivered"] = {
+                (client_id, day): (folders[client_id] / file_name(day)).read_bytes()
+                for client_id in HEALTHY
+                for day in DAYS
+            }
+            state["deadline_after"] = {c: _deadline(state, c, LAST) for c in ("acme", "umbrella")}
+            yield state
+    server.stop()
+
+
+def _sensor_requests(
+    defs: dg.Definitions, instance: dg.DagsterInstance, marts: dg.ExecuteInProcessResult
+) -> list[dg.RunRequest]:
+    sensor = defs.resolve_sensor_def("files_after_marts_sensor")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=marts.get_run_success_event(),
+        dagster_instance=instance,
+        dagster_run=marts.dagster_run,
+        repository_def=defs.get_repository_def(),
+    )
+    return list(sensor(context))
+
+
+def _deadline(state: dict[str, Any], client_id: str, day: dt.date) -> dg.AssetCheckEvaluation:
+    """Run the 05:00 schedule's request for one client-day, as the daemon would launch it."""
+    schedule = state["defs"].resolve_schedule_def("completion_deadline_schedule")
+    context = dg.build_schedule_context(
+        instance=state["instance"],
+        scheduled_execution_time=dt.datetime.combine(
+            day + dt.timedelta(days=1), dt.time(5), tzinfo=ZoneInfo("Europe/London")
+        ),
+        repository_def=state["defs"].get_repository_def(),
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    (request,) = [r for r in requests if r.tags["dagster/partition/client"] == client_id]
+    result = (
+        state["defs"]
+        .resolve_job_def(schedule.job_name)
+        .execute_in_process(instance=state["instance"], tags=request.tags)
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.partition == str(client_day_key(client_id, day))
+    return evaluation
+
+
+def _run(state: dict[str, Any], client_id: str, day: dt.date) -> dg.ExecuteInProcessResult:
+    return state["files_runs"][client_id, day.isoformat()]
+
+
+def _delivery_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    (materialised,) = result.asset_materializations_for_node("completion_delivery")
+    return {key: value.value for key, value in materialised.metadata.items()}
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> dg.DagsterEvent:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    return failure
+
+
+def test_the_sensor_requests_one_files_run_per_client_and_day_of_the_backfill(night):
+    requests = night["requests"]
+    assert sorted(
+        (
+            r.job_name,
+            r.partition_key.keys_by_dimension["client"],
+            r.partition_key.keys_by_dimension["date"],
+        )
+        for r in requests
+    ) == sorted(("completion_files_job", c, d.isoformat()) for c in CLIENTS for d in DAYS)
+    assert len({r.run_key for r in requests}) == 12
+    assert {r.tags[SFTP_HOST_TAG] for r in requests} == {"127.0.0.1"}
+
+
+def test_a_backfill_of_three_days_delivers_three_files_per_client_never_merged(night):
+    for client_id in HEALTHY:
+        names = sorted(p.name for p in night["folders"][client_id].iterdir())
+        ours = [n for n in names if n not in KEPT_FOREIGN]
+        assert ours == [file_name(day) for day in DAYS]
+    spec = SITES["acme"]
+    with psycopg.connect(night["pg"].conninfo()) as conn:
+        for day in DAYS:
+            expected = expected_completions(conn, spec.schema, spec.prefix, "Europe/London", day)
+            rows = parse_csv(night["delivered"]["acme", day])
+            assert rows[0] == list(ACME_COLUMNS.values())
+            assert rows[1:] == [[row[c] for c in ACME_COLUMNS] for row in expected]
+            globex = SITES["globex"]
+            expected = expected_completions(
+                conn, globex.schema, globex.prefix, "Europe/London", day
+            )
+            rows = parse_csv(night["delivered"]["globex", day])
+            assert rows[1:] == [[row[c] for c in DEFAULT_COLUMNS] for row in expected]
+    assert any(len(parse_csv(night["delivered"]["acme", d])) > 1 for d in DAYS)
+
+
+def test_rows_and_header_checks_pass_on_every_file(night):
+    for (client_id, day), result in night["files_runs"].items():
+        checks = {
+            e.check_name: e
+            for e in result.get_asset_check_evaluations()
+            if e.asset_key == dg.AssetKey("completion_file")
+        }
+        assert set(checks) == {"rows_match_mart", "header_matches_config"}, (client_id, day)
+        assert all(check.passed for check in checks.values()), (client_id, day, checks)
+        rows = checks["rows_match_mart"].metadata
+        assert rows["file_rows"].value == rows["mart_rows"].value
+    acme = _run(night, "acme", LAST).get_asset_check_evaluations()
+    header = next(e for e in acme if e.check_name == "header_matches_config")
+    assert header.metadata["file_header"].value == "Employee ID, Course Code, Completed On"
+
+
+def test_a_changed_host_key_fails_that_client_at_once_while_the_others_are_delivered(night):
+    for day in DAYS:
+        assert _run(night, "acme", day).success
+        assert _run(night, "globex", day).success
+        result = _run(night, "umbrella", day)
+        assert not result.success
+        failure = _failure(result).step_failure_data.user_failure_data
+        assert failure is not None
+        for fact in (
+            "client umbrella",
+            "feed completion",
+            f"day {day}",
+            file_name(day),
+            f"127.0.0.1:{night['server'].port}",
+        ):
+            assert fact in failure.description
+        assert failure.metadata["pinned_fingerprint"].value.startswith("SHA256:")
+        assert failure.metadata["presented_fingerprint"].value.startswith("SHA256:")
+        assert failure.metadata["retryable"].value is False
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert list(night["folders"]["umbrella"].iterdir()) == []
+
+
+def test_a_missing_key_variable_is_a_clear_error_and_not_retried(night):
+    result = _run(night, "initech", LAST)
+    assert not result.success
+    failure = _failure(result).step_failure_data.user_failure_data
+    assert failure is not None
+    assert "client initech, feed completion" in failure.description
+    assert "ODS_TEST_INITECH_UNSET_KEY (sftp.private_key_env) is not set" in failure.description
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert list(night["folders"]["initech"].iterdir()) == []
+
+
+def test_retention_removes_expired_feed_files_and_lists_them(night):
+    deleted = [_delivery_metadata(_run(night, "acme", day))["retention_deleted"] for day in DAYS]
+    assert deleted == [[EXPIRED], [AT_THE_LIMIT], []]
+    remaining = {p.name for p in night["folders"]["acme"].iterdir()}
+    assert remaining == {*KEPT_FOREIGN, *(file_name(day) for day in DAYS)}
+    assert _delivery_metadata(_run(night, "acme", LAST))["retention_kept"] == 4
+
+
+def test_a_retention_dry_run_lists_expired_files_without_removing_them(night):
+    old = "Completion20260101.csv"
+    (night["folders"]["globex"] / old).write_text("old\r\n")
+    result = (
+        night["defs"]
+        .resolve_job_def("completion_files_job")
+        .execute_in_process(
+            instance=night["instance"],
+            partition_key=client_day_key("globex", LAST),
+            asset_selection=[dg.AssetKey("completion_delivery")],
+            run_config={"ops": {"completion_delivery": {"config": {"retention_dry_run": True}}}},
+        )
+    )
+    metadata = _delivery_metadata(result)
+    assert metadata["retention_would_delete"] == [old]
+    assert metadata["retention_dry_run"] is True
+    assert "retention_deleted" not in metadata
+    assert (night["folders"]["globex"] / old).exists()
+
+
+def test_the_deadline_check_fails_for_a_missing_file_and_passes_once_delivered(night):
+    before = night["deadline_before"]
+    assert not before.passed
+    assert before.severity == dg.AssetCheckSeverity.ERROR
+    for fact in ("client acme", "Completion", file_name(LAST), str(LAST)):
+        assert fact in before.description
+    after = night["deadline_after"]
+    assert after["acme"].passed
+    assert after["acme"].metadata["expected_file"].value == file_name(LAST)
+    assert "delivered_at" in after["acme"].metadata
+    assert not after["umbrella"].passed
+    assert "client umbrella" in after["umbrella"].description
+
+
+def test_ods_resend_delivers_the_archived_files_byte_for_byte(night, capsys):
+    folder = night["folders"]["acme"]
+    archive = night["tmp"] / "archive" / "acme" / "completion"
+    made_before = {day: (archive / f"{file_name(day)}.json").read_text() for day in DAYS}
+    for day in DAYS:
+        (folder / file_name(day)).unlink()
+    first, last = DAYS[0].isoformat(), LAST.isoformat()
+    assert cli.main(["resend", "--client", "acme", "--from", first, "--to", last]) == 0
+    output = capsys.readouterr().out
+    for day in DAYS:
+        again = (folder / file_name(day)).read_bytes()
+        assert again == night["delivered"]["acme", day]
+        assert again == (archive / file_name(day)).read_bytes()
+        sha256 = hashlib.sha256(again).hexdigest()
+        assert f"sent {file_name(day)} (completion, day {day})" in output
+        assert sha256 in output
+        # Not rebuilt: the archive's manifest (made_at, sha256) is untouched.
+        assert (archive / f"{file_name(day)}.json").read_text() == made_before[day]
+    assert "3 sent, 0 failed" in output
+
+
+def test_ods_resend_reports_a_failed_delivery_with_its_reason(night, capsys):
+    assert cli.main(["resend", "--client", "umbrella", "--from", LAST.isoformat()]) == 1
+    output = capsys.readouterr().out
+    assert f"FAILED {file_name(LAST)} (completion, day {LAST})" in output
+    assert "presented host key" in output
+
+
+def test_archive_holds_one_file_per_day_for_every_client(night):
+    for client_id in CLIENTS:
+        folder = night["tmp"] / "archive" / client_id / "completion"
+        assert sorted(p.name for p in folder.glob("*.csv")) == [file_name(d) for d in DAYS]
+
+
+def test_ods_rebuild_rebuilds_the_day_from_current_data_and_delivers_it(night, capsys):
+    # Last in this module: it changes globex's Moodle data and its file for the last day.
+    globex = SITES["globex"]
+    with psycopg.connect(night["pg"].conninfo(), autocommit=True) as conn:
+        (learner, *_) = expected_completions(
+            conn, globex.schema, globex.prefix, "Europe/London", LAST
+        )
+        conn.execute(
+            f"update {globex.schema}.{globex.prefix}user set firstname = 'Renamed' where id = %s",
+            [learner["user_id"]],
+        )
+        expected = expected_completions(conn, globex.schema, globex.prefix, "Europe/London", LAST)
+    assert cli.main(["rebuild", "--client", "globex", "--from", LAST.isoformat()]) == 0
+    output = capsys.readouterr().out
+    assert f"sent {file_name(LAST)} (completion, day {LAST})" in output
+    rows = parse_csv((night["folders"]["globex"] / file_name(LAST)).read_bytes())
+    assert rows[1:] == [[row[c] for c in DEFAULT_COLUMNS] for row in expected]
+    assert "Renamed" in {row[DEFAULT_COLUMNS.index("firstname")] for row in rows[1:]}

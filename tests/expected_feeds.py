@@ -134,7 +134,9 @@ class RawSite:
         }
 
     def instances_being_deleted(self, module: str) -> set[int]:
-        modules = {module_id for module_id, name in self.rows("modules", "id, name") if name == module}
+        modules = {
+            module_id for module_id, name in self.rows("modules", "id, name") if name == module
+        }
         return {
             instance
             for module_id, instance, deleting in self.rows(
@@ -173,7 +175,16 @@ def _scorm_tracking(site: RawSite) -> list[tuple[int, int, int, int, str, str, i
                 continue
             user_id, scorm_id, attempt = attempts[attempt_id]
             tracking.append(
-                (user_id, scorm_id, sco_id, attempt, elements[element_id], value, modified, value_id)
+                (
+                    user_id,
+                    scorm_id,
+                    sco_id,
+                    attempt,
+                    elements[element_id],
+                    value,
+                    modified,
+                    value_id,
+                )
             )
         return tracking
     return [
@@ -419,7 +430,9 @@ def expected_completion(
 ) -> list[Row]:
     """Completion rows of local day `day` (tests.e2e_support.expected_completions), as text."""
     rows = expected_completions(conn, schema, prefix, timezone, day)
-    return _sorted(({key: _text(value) for key, value in row.items()} for row in rows), "completion")
+    return _sorted(
+        ({key: _text(value) for key, value in row.items()} for row in rows), "completion"
+    )
 
 
 EXPECTED = {

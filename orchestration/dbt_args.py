@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+# Unit tests check the SQL, not the day's data: they run in the test suite (tests/test_dbt_*) and
+# with `dbt build` by analysts, not in every nightly build, where they cost seconds per invocation.
+VIEWS_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
 
 def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, object]:
     """dbt vars for the local days first..last inclusive: `min_date` ≤ D < `max_date`."""
@@ -26,6 +30,4 @@ def dbt_build_args(first: str | dt.date, last: str | dt.date, lookback_days: int
         "lookback_days": lookback_days,
         "record_days_built": True,
     }
-    # Unit tests check the SQL, not the day's data: they run in the test suite (tests/test_dbt_*),
-    # not in every nightly build, where they cost a few seconds per invocation.
-    return ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
+    return [*VIEWS_BUILD_ARGS, "--vars", json.dumps(dbt_vars)]

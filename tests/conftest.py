@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -39,3 +40,9 @@ def _new_database(server: LocalPostgres) -> LocalPostgres:
 def module_pg(postgres_server: LocalPostgres) -> LocalPostgres:
     """A new, empty database shared by the tests of one module."""
     return _new_database(postgres_server)
+
+
+@pytest.fixture(scope="module")
+def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test module's own dbt target and log folders, so modules never share dbt's state."""
+    return tmp_path_factory.mktemp("dbt")

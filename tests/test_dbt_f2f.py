@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +27,8 @@ from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.dbt_support import run_dbt as shared_run_dbt
 
-VENV_BIN = Path(sys.executable).parent
 MART = "marts.f2f_signup_status_changes"
 LONDON, NEW_YORK = "Europe/London", "America/New_York"
 STATUS_TABLE = "facetoface_signups_status"
@@ -303,12 +300,6 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-@pytest.fixture(scope="module")
-def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This module's own dbt target and log folders, so parallel runs never share them."""
-    return tmp_path_factory.mktemp("dbt")
-
-
 def run_dbt(
     command: str, dirs: Path, env: dict[str, str], dbt_vars: dict[str, Any], *extra: str
 ) -> Path:
@@ -320,30 +311,7 @@ def run_dbt(
     """
     key = "_".join(f"{name}-{value}" for name, value in sorted(dbt_vars.items()))
     target = dirs / f"target_{key}"
-    args = [
-        str(VENV_BIN / "dbt"),
-        command,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(dirs / "logs"),
-        "--vars",
-        json.dumps(dbt_vars),
-        *extra,
-    ]
-    full_env = {
-        **os.environ,
-        **env,
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-    }
-    result = subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"dbt {command} failed:\n{result.stdout[-8000:]}{result.stderr}"
+    shared_run_dbt(command, dirs, env, dbt_vars, *extra, target=target)
     return target
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,8 +26,8 @@ from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.dbt_support import run_dbt
 
-VENV_BIN = Path(sys.executable).parent
 MART = "marts.quiz_attempts"
 # The quiz mart and everything it reads (with their unit and data tests), not the other feeds.
 SELECT = "+quiz_attempts"
@@ -301,46 +298,6 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
             insert("quiz_attempts", [_attempt_row(a) for a in ATTEMPTS if a.client == client])
         create_union_views(conn, [ACME.source, GLOBEX.source])
         yield conn
-
-
-@pytest.fixture(scope="module")
-def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This module's own dbt target and log folders, so parallel runs never share them."""
-    return tmp_path_factory.mktemp("dbt")
-
-
-def run_dbt(
-    command: str,
-    dirs: Path,
-    env: dict[str, str],
-    dbt_vars: dict[str, Any] | None = None,
-    *extra: str,
-) -> subprocess.CompletedProcess[str]:
-    args = [
-        str(VENV_BIN / "dbt"),
-        command,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(dirs / "target"),
-        "--log-path",
-        str(dirs / "logs"),
-        *extra,
-    ]
-    if dbt_vars is not None:
-        args += ["--vars", json.dumps(dbt_vars)]
-    full_env = {
-        **os.environ,
-        **env,
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-    }
-    result = subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"dbt {command} failed:\n{result.stdout[-8000:]}{result.stderr}"
-    return result
 
 
 def _run(

@@ -42,6 +42,7 @@ SPEC = SiteSpec(
     days=10,
 )
 TZ = "Europe/London"
+COMPLETION_MART = dg.AssetKey(["marts", "course_completions"])
 
 
 def _name(day: dt.date) -> str:

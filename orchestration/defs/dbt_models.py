@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import warehouse
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
 from orchestration.paths import DBT_PROJECT_DIR
 
 MARTS_SELECTION = "config.materialized:incremental"
@@ -57,7 +57,7 @@ def build_dbt_assets(
     def moodle_views(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """Staging and intermediate views over the Moodle union views."""
         warehouse.use_local_default_if_unset()
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(VIEWS_BUILD_ARGS, context=context).stream()
 
     @dbt_assets(
         manifest=dbt_project.manifest_path,

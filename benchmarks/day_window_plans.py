@@ -67,75 +67,80 @@ def main() -> int:
     work = ROOT / ".ods" / "plans" if args.keep else Path(tempfile.mkdtemp(prefix="ods-plans-"))
     work.mkdir(parents=True, exist_ok=True)
     pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
-    env = {**os.environ, **pg.libpq_env()}
-    source = MoodleSource(client_id="big", moodle_schema="moodle_big")
-    started = time.perf_counter()
-    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
-        spec = SiteSpec(
-            schema="moodle_big",
-            release=args.release,
-            learners=args.learners,
-            start=DAY - dt.timedelta(days=6),
-            days=7,
+    try:
+        env = {**os.environ, **pg.libpq_env()}
+        source = MoodleSource(client_id="big", moodle_schema="moodle_big")
+        started = time.perf_counter()
+        with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+            spec = SiteSpec(
+                schema="moodle_big",
+                release=args.release,
+                learners=args.learners,
+                start=DAY - dt.timedelta(days=6),
+                days=7,
+            )
+            summary = generate_site(conn, spec)
+            create_union_views(conn, [source])
+            create_replica_indexes(conn, [(source.moodle_schema, source.table_prefix)])
+            conn.execute("analyze")
+        tracking = sum(
+            summary.row_counts.get(t, 0) for t in ("scorm_scoes_track", "scorm_scoes_value")
         )
-        summary = generate_site(conn, spec)
-        create_union_views(conn, [source])
-        create_replica_indexes(conn, [(source.moodle_schema, source.table_prefix)])
-        conn.execute("analyze")
-    tracking = sum(summary.row_counts.get(t, 0) for t in ("scorm_scoes_track", "scorm_scoes_value"))
-    print(
-        f"site: Moodle {args.release}, {args.learners:,} learners, {tracking:,} SCORM tracking "
-        f"rows, {summary.row_counts.get('quiz_attempts', 0):,} quiz attempts, "
-        f"{summary.row_counts.get('facetoface_signups_status', 0):,} F2F status rows "
-        f"({time.perf_counter() - started:.0f} s)"
-    )
+        print(
+            f"site: Moodle {args.release}, {args.learners:,} learners, {tracking:,} SCORM tracking "
+            f"rows, {summary.row_counts.get('quiz_attempts', 0):,} quiz attempts, "
+            f"{summary.row_counts.get('facetoface_signups_status', 0):,} F2F status rows "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
 
-    history = {
-        "min_date": (DAY - dt.timedelta(days=6)).isoformat(),
-        "max_date": DAY.isoformat(),
-        "record_days_built": True,
-    }
-    started = time.perf_counter()
-    _dbt(
-        ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(history)],
-        env,
-        work / "target",
-    )
-    print(f"dbt build of the 6 days before {DAY}: {time.perf_counter() - started:.0f} s")
-    day = {
-        "min_date": DAY.isoformat(),
-        "max_date": (DAY + dt.timedelta(days=1)).isoformat(),
-        "record_days_built": True,
-    }
-    _dbt(["compile", "--select", "marts", "--vars", json.dumps(day)], env, work / "target")
+        history = {
+            "min_date": (DAY - dt.timedelta(days=6)).isoformat(),
+            "max_date": DAY.isoformat(),
+            "record_days_built": True,
+        }
+        started = time.perf_counter()
+        _dbt(
+            ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(history)],
+            env,
+            work / "target",
+        )
+        print(f"dbt build of the 6 days before {DAY}: {time.perf_counter() - started:.0f} s")
+        day = {
+            "min_date": DAY.isoformat(),
+            "max_date": (DAY + dt.timedelta(days=1)).isoformat(),
+            "record_days_built": True,
+        }
+        _dbt(["compile", "--select", "marts", "--vars", json.dumps(day)], env, work / "target")
 
-    with psycopg.connect(pg.conninfo()) as conn:
-        for mart in MARTS:
-            path = next((work / "target" / "compiled").rglob(f"{mart}.sql"))
-            with conn.transaction():
-                conn.execute("set local enable_nestloop = off")
-                if mart == "scorm_sco_attempts":
-                    conn.execute("set local enable_mergejoin = off")
-                plan = [
-                    r[0] for r in conn.execute("explain (analyze, buffers off) " + path.read_text())
-                ]
-            indexes = sorted(
-                set(
-                    re.findall(
-                        r"(?:Index|Bitmap Index) Scan (?:Backward )?(?:using|on) (\S+)",
-                        "\n".join(plan),
+        with psycopg.connect(pg.conninfo()) as conn:
+            for mart in MARTS:
+                path = next((work / "target" / "compiled").rglob(f"{mart}.sql"))
+                with conn.transaction():
+                    conn.execute("set local enable_nestloop = off")
+                    if mart == "scorm_sco_attempts":
+                        conn.execute("set local enable_mergejoin = off")
+                    plan = [
+                        r[0]
+                        for r in conn.execute("explain (analyze, buffers off) " + path.read_text())
+                    ]
+                indexes = sorted(
+                    set(
+                        re.findall(
+                            r"(?:Index|Bitmap Index) Scan (?:Backward )?(?:using|on) (\S+)",
+                            "\n".join(plan),
+                        )
                     )
                 )
-            )
-            seq = sorted(set(re.findall(r"Seq Scan on (\S+)", "\n".join(plan))))
-            print(f"\n=== {mart}: one day's select, {plan[-1].strip()}")
-            print(f"indexes used: {', '.join(indexes) or 'none'}")
-            print(f"sequential scans: {', '.join(seq) or 'none'}")
-            if args.verbose:
-                print("\n".join(plan))
-    if not args.keep:
-        stop_postgres(work / "pgdata")
-        shutil.rmtree(work, ignore_errors=True)
+                seq = sorted(set(re.findall(r"Seq Scan on (\S+)", "\n".join(plan))))
+                print(f"\n=== {mart}: one day's select, {plan[-1].strip()}")
+                print(f"indexes used: {', '.join(indexes) or 'none'}")
+                print(f"sequential scans: {', '.join(seq) or 'none'}")
+                if args.verbose:
+                    print("\n".join(plan))
+    finally:
+        if not args.keep:
+            stop_postgres(work / "pgdata")
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

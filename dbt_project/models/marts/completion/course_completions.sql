@@ -4,9 +4,7 @@
     timecompleted, or, when Moodle's cron back-dates it into a day already built, into the next
     day built after it became visible.
 #}
-{# Hash joins only, in this build's transaction: PostgreSQL estimates the window's changes
-   (joined on client_id across the union views) as about one row and picks nested loops that
-   take minutes at scale; see the SCORM and face-to-face marts. #}
+{# Planner settings: macros/mart_planner_settings.sql. #}
 {{
     config(
         materialized='incremental',
@@ -14,7 +12,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ forget_days_built('completion') }}",
-            "set local enable_nestloop = off",
+            "{{ mart_planner_settings() }}",
         ],
         post_hook="{{ record_days_built('completion') }}",
     )

@@ -13,13 +13,7 @@
     A rebuilt day keeps the status row it sent, read again by its id, even when a row created
     later on that day has since become the day's last.
 #}
-{#
-    Hash joins only, for this build's transaction. PostgreSQL cannot estimate joins on client_id
-    between the union views (a constant in each client's branch) and takes the window's status
-    rows for one row; with nested loops over them, a build over 2 × 200,000 status rows ran for
-    more than 15 minutes instead of about a second. Status rows are still looked up by index in
-    int_f2f_signup_days_last_status (a subquery per row, not a join).
-#}
+{# Planner settings: macros/mart_planner_settings.sql. #}
 {{
     config(
         materialized='incremental',
@@ -27,7 +21,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ forget_days_built('f2f') }}",
-            "set local enable_nestloop = off",
+            "{{ mart_planner_settings() }}",
         ],
         post_hook="{{ record_days_built('f2f') }}",
     )

@@ -5,12 +5,7 @@
     the next day built. A learner who goes back to an attempt on a later day changes its
     last_modified, which is a new change: the attempt is sent again on that day.
 
-    Planner settings, for this build's transaction only (`set local`): PostgreSQL cannot
-    estimate how many SCO-attempts the window holds (they come out of per-key lookups and a
-    grouping over a union, int_scorm_tracks_unioned), guesses one, and then joins them to the
-    report-day bookkeeping with nested loops and merge joins on client_id alone, which take
-    minutes with tens of thousands of SCO-attempts. Hash joins suit every size here; the
-    per-key lookups are lateral and stay nested loops whatever the setting.
+    Planner settings: macros/mart_planner_settings.sql.
 #}
 {{
     config(
@@ -19,8 +14,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ forget_days_built('scorm') }}",
-            "set local enable_nestloop = off",
-            "set local enable_mergejoin = off",
+            "{{ mart_planner_settings() }}",
         ],
         post_hook="{{ record_days_built('scorm') }}",
     )

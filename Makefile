@@ -46,7 +46,7 @@ status: install
 lint: install
 	$(BIN)/ruff check orchestration tests benchmarks
 	$(BIN)/ruff format --check orchestration tests benchmarks
-	$(BIN)/mypy orchestration
+	$(BIN)/mypy orchestration benchmarks
 
 bench: install $(MANIFEST)
 	$(BIN)/python benchmarks/completion_export.py

@@ -243,7 +243,7 @@ def main() -> int:
             batch.write_text(f"put {path} .openssh.part\nrename .openssh.part openssh.csv\n")
             known = work / "known_hosts"
             known.write_text(f"[127.0.0.1]:2299 {host_pub}\n")
-            walls = []
+            sftp_walls: list[float] = []
             for _ in range(args.runs):
                 subprocess.run(
                     ["rm", "-f", str(server_dir / "root" / "bench" / "openssh.csv")], check=True
@@ -270,9 +270,9 @@ def main() -> int:
                     check=True,
                     capture_output=True,
                 )
-                walls.append(time.perf_counter() - started)
+                sftp_walls.append(time.perf_counter() - started)
             print(
-                f"  OpenSSH sftp -b (put + rename):  best {min(walls):.2f} s = {mb / min(walls):.0f} MB/s"
+                f"  OpenSSH sftp -b (put + rename):  best {min(sftp_walls):.2f} s = {mb / min(sftp_walls):.0f} MB/s"
             )
         else:
             print("  OpenSSH sftp: not installed here, no comparison")

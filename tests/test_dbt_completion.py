@@ -136,9 +136,42 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _build(pg: LocalPostgres, dirs: Path, dbt_vars: dict[str, str] | None) -> None:
-    """The completion mart and everything it is built from (the other feeds have their tests)."""
-    run_dbt("build", dirs, pg.libpq_env(), dbt_vars, "--select", "+course_completions")
+def _build(
+    pg: LocalPostgres,
+    dirs: Path,
+    dbt_vars: dict[str, str] | None,
+    *,
+    unit_tests: bool = False,
+    target: Path | None = None,
+) -> None:
+    """The completion mart and everything it is built from (the other feeds have their tests),
+    with their data tests; the unit tests, which check SQL and not data, only when asked for."""
+    extra = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+    run_dbt(
+        "build",
+        dirs,
+        pg.libpq_env(),
+        dbt_vars,
+        "--select",
+        "+course_completions",
+        *extra,
+        target=target,
+    )
+
+
+@pytest.fixture(scope="module")
+def one_day_build(warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path) -> Path:
+    """A build of 2026-10-25 with every unit and data test, in a target folder of its own (which
+    later builds do not overwrite): its run results and compiled SQL."""
+    target = dbt_dirs / "one_day_target"
+    _build(
+        module_pg,
+        dbt_dirs,
+        {"min_date": "2026-10-25", "max_date": "2026-10-26"},
+        unit_tests=True,
+        target=target,
+    )
+    return target
 
 
 def expected_rows(min_date: str, max_date: str) -> list[tuple[Any, ...]]:
@@ -205,12 +238,8 @@ def test_first_build_of_a_window_has_exactly_its_local_days(
     assert globex[(3, 2)] == (dt.date(2026, 10, 24), dt.datetime(2026, 10, 24, 19, 30))
 
 
-def test_the_build_ran_every_unit_and_data_test(
-    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
-) -> None:
-    _build(module_pg, dbt_dirs, {"min_date": "2026-10-25", "max_date": "2026-10-26"})
-
-    results = json.loads((dbt_dirs / "target" / "run_results.json").read_text())["results"]
+def test_the_build_ran_every_unit_and_data_test(one_day_build: Path) -> None:
+    results = json.loads((one_day_build / "run_results.json").read_text())["results"]
     by_kind: dict[str, list[str]] = {}
     for result in results:
         kind = result["unique_id"].split(".")[0]
@@ -283,13 +312,10 @@ def test_the_mart_has_the_canonical_completion_columns(
 
 
 def test_the_day_filter_can_use_the_moodle_index_on_timecompleted(
-    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+    warehouse: psycopg.Connection, one_day_build: Path
 ) -> None:
-    window = {"min_date": "2026-10-25", "max_date": "2026-10-26"}
-    _build(module_pg, dbt_dirs, window)
     compiled = (
-        dbt_dirs
-        / "target/compiled/outbound_data_sync/models/marts/completion/course_completions.sql"
+        one_day_build / "compiled/outbound_data_sync/models/marts/completion/course_completions.sql"
     )
 
     with warehouse.transaction():

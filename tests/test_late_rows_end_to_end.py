@@ -96,6 +96,7 @@ def _build(site: dict[str, Any], first: dt.date, last: dt.date | None = None) ->
                 ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
                 ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
             },
+            asset_selection=[COMPLETION_MART] if site.get("views_made") else None,
         )
     )
     assert marts.success

@@ -27,8 +27,10 @@ $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
 demo: install $(MANIFEST)
 	$(BIN)/ods demo $(DEMO_ARGS)
 
+# One worker per core, each with its own embedded PostgreSQL; a test module stays on one worker
+# (its module fixtures build a site once). PYTEST_ARGS adds options: make test PYTEST_ARGS="-k f2f".
 test: install $(MANIFEST)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 ui: install $(MANIFEST)
 	$(BIN)/ods up

@@ -10,12 +10,14 @@ addresses and the site course, differs). Both take all four feeds; acme has SCOR
 The daily marts are built for three days around 2026-10-25 (Europe/London leaves summer time:
 25 hours) in one run, a backfill of days never built; then each feed's file for each client and
 day. Every file is downloaded over SFTP and compared with the rows worked out in Python from the
-raw Moodle tables (tests/expected_feeds.py): the file of day D holds D's events.
+raw Moodle tables (tests/expected_feeds.py): the file of day D holds D's events. Then the
+25-hour day is run again (marts, then every file): each file comes back byte for byte.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ from dagster._core.storage.tags import (
 
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
+from orchestration.feeds import FEEDS as FEED_CATALOG
 from orchestration.local.sftp_server import LocalSftpServer
 from orchestration.moodle.synthetic import SiteSpec, generate_site
 from tests.e2e_support import (
@@ -46,6 +49,7 @@ TZ = "Europe/London"
 # 2026-10-25 is the 25-hour day on which Europe/London leaves summer time.
 DAYS = [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
 FEEDS = ("scorm", "f2f", "quiz", "completion")
+RERUN_DAY = DAYS[1]
 PREFIXES = {"scorm": "SCORM", "f2f": "F2F", "quiz": "Quiz", "completion": "Completion"}
 
 
@@ -204,23 +208,20 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 },
             )
             assert marts.success
-            for feed in FEEDS:
-                job = defs.resolve_job_def(f"{feed}_files_job")
-                for client_id, day in itertools.product(SITES, DAYS):
-                    key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
-                    result = job.execute_in_process(instance=instance, partition_key=key)
-                    assert result.success, (feed, client_id, day)
+            _files_runs(defs, instance, DAYS)
+            remote, files = _download(server, keys, DAYS)
+            delivery_metadata = _delivery_metadata(instance, "acme", RERUN_DAY)
 
-        remote: dict[str, list[str]] = {}
-        files: dict[tuple[str, str, dt.date], bytes] = {}
-        for client_id in SITES:
-            with sftp_session(server, keys[client_id], client_id) as sftp:
-                remote[client_id] = sorted(sftp.listdir("/outbound"))
-                for feed, day in itertools.product(FEEDS, DAYS):
-                    name = _file_name(feed, day)
-                    if name in remote[client_id]:
-                        with sftp.open(f"/outbound/{name}", "rb") as handle:
-                            files[(client_id, feed, day)] = handle.read()
+            # The same day again, as an operator re-runs a delivered day: its marts (the views
+            # are as they were), then each feed's file for each client.
+            rerun = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
+                instance=instance,
+                partition_key=RERUN_DAY.isoformat(),
+                asset_selection=[dg.AssetKey(["marts", f.mart]) for f in FEED_CATALOG.values()],
+            )
+            assert rerun.success
+            _files_runs(defs, instance, [RERUN_DAY])
+            _, files_again = _download(server, keys, [RERUN_DAY])
         with psycopg.connect(module_pg.conninfo()) as conn:
             expected = {
                 (client_id, feed, day): _expected(conn, client_id, feed, day)
@@ -236,12 +237,60 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {
             "remote": remote,
             "files": files,
+            "files_again": files_again,
+            "delivery_metadata": delivery_metadata,
             "expected": expected,
             "scorm_all": scorm_all,
             "archive": archive,
         }
     finally:
         server.stop()
+
+
+def _files_runs(defs: dg.Definitions, instance: dg.DagsterInstance, days: list[dt.date]) -> None:
+    """Each feed's files run (export, checks, delivery) for each client and day."""
+    for feed in FEEDS:
+        job = defs.resolve_job_def(f"{feed}_files_job")
+        for client_id, day in itertools.product(SITES, days):
+            key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
+            result = job.execute_in_process(instance=instance, partition_key=key)
+            assert result.success, (feed, client_id, day)
+
+
+def _download(
+    server: LocalSftpServer, keys: dict[str, Path], days: list[dt.date]
+) -> tuple[dict[str, list[str]], dict[tuple[str, str, dt.date], bytes]]:
+    """Each client's folder listing, and the bytes of each feed's file of the days found there."""
+    remote: dict[str, list[str]] = {}
+    files: dict[tuple[str, str, dt.date], bytes] = {}
+    for client_id in SITES:
+        with sftp_session(server, keys[client_id], client_id) as sftp:
+            remote[client_id] = sorted(sftp.listdir("/outbound"))
+            for feed, day in itertools.product(FEEDS, days):
+                name = _file_name(feed, day)
+                if name in remote[client_id]:
+                    with sftp.open(f"/outbound/{name}", "rb") as handle:
+                        files[(client_id, feed, day)] = handle.read()
+    return remote, files
+
+
+def _delivery_metadata(
+    instance: dg.DagsterInstance, client_id: str, day: dt.date
+) -> dict[str, dict[str, Any]]:
+    """Each feed's latest delivery materialisation metadata for a client-day."""
+    key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
+    metadata = {}
+    for feed in FEEDS:
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(f"{feed}_delivery"), asset_partitions=[str(key)]
+            ),
+            limit=1,
+        ).records
+        materialization = record.asset_materialization
+        assert materialization is not None
+        metadata[feed] = {name: value.value for name, value in materialization.metadata.items()}
+    return metadata
 
 
 def test_a_backfill_of_three_days_delivers_one_file_per_feed_and_day_and_nothing_else(
@@ -332,3 +381,36 @@ def test_scorm_on_moodle_4_2_and_5_0_gives_the_same_rows_for_the_same_activity(d
 
 def _without_email(rows) -> list[dict[str, str]]:
     return [{key: value for key, value in row.items() if key != "email"} for row in rows]
+
+
+def test_a_rerun_of_a_delivered_day_gives_byte_identical_files(delivered):
+    again = delivered["files_again"]
+    assert set(again) == {(client_id, feed, RERUN_DAY) for client_id in SITES for feed in FEEDS}
+    for key, data in again.items():
+        assert data == delivered["files"][key], key
+
+
+def test_no_row_of_one_client_is_in_the_others_files(delivered):
+    """Both sites hold the same activity; only the e-mail addresses carry the site's name. So a
+    row from the other client's Moodle would show as an address of the other domain."""
+    seen = 0
+    for (client_id, feed, day), data in delivered["files"].items():
+        headers = dict(_columns(client_id, feed))
+        if "email" not in headers:
+            continue
+        rows = parse_csv(data)
+        position = rows[0].index(headers["email"])
+        for row in rows[1:]:
+            assert row[position].endswith(f"@{client_id}.example.org"), (client_id, feed, day)
+            seen += 1
+    assert seen > 20
+
+
+def test_deliveries_carry_rows_bytes_sha256_and_remote_path(delivered):
+    for feed, metadata in delivered["delivery_metadata"].items():
+        data = delivered["files"][("acme", feed, RERUN_DAY)]
+        name = _file_name(feed, RERUN_DAY)
+        assert metadata["remote_path"] == f"/outbound/{name}", feed
+        assert metadata["rows"] == len(delivered["expected"][("acme", feed, RERUN_DAY)]), feed
+        assert metadata["bytes"] == len(data), feed
+        assert metadata["sha256"] == hashlib.sha256(data).hexdigest(), feed

@@ -28,6 +28,7 @@ from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB, SFTP_HOST_TAG
 from orchestration.defs.partitions import client_day_key
+from orchestration.defs.reruns import STARTED_BY_TAG
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.local.sftp_server import LocalSftpServer
 from orchestration.moodle.synthetic import SiteSpec, generate_site
@@ -396,3 +397,16 @@ def test_ods_rebuild_rebuilds_the_day_from_current_data_and_delivers_it(night, c
     rows = parse_csv((night["folders"]["globex"] / file_name(LAST)).read_bytes())
     assert rows[1:] == [[row[c] for c in DEFAULT_COLUMNS] for row in expected]
     assert "Renamed" in {row[DEFAULT_COLUMNS.index("firstname")] for row in rows[1:]}
+    # Only the rebuilt feed's mart: the others still match the files their clients were sent.
+    (marts_run,) = night["instance"].get_runs(
+        filters=dg.RunsFilter(job_name=DAILY_MARTS_JOB, tags={STARTED_BY_TAG: "ods rebuild"})
+    )
+    materialised = [
+        entry.asset_materialization.asset_key
+        for entry in night["instance"].all_logs(
+            marts_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        if entry.asset_materialization is not None
+    ]
+    built = {key.path[-1] for key in materialised if key.path[0] == "marts"}
+    assert built == {"course_completions"}

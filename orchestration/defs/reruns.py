@@ -6,6 +6,9 @@ so the runs and materialisations show in the UI's history like any other:
   byte for byte, and builds nothing;
 - rebuild: `daily_marts_job` once over the whole range (tagged so that the files sensor does not
   also follow it), then the full `<feed>_files_job` of each (client, day): export, checks, delivery.
+  The marts run refreshes the union views and views and rebuilds the marts of the requested feeds
+  only: another feed's mart rebuilt from changed data would no longer match the files its
+  clients were sent (and its files would not be re-sent).
 Everything that can be checked before a run (client, feeds, days, archived files) is checked first,
 so a mistyped request sends nothing.
 """
@@ -139,8 +142,8 @@ def rebuild(
     feeds: list[Feed],
     days: list[dt.date],
 ) -> list[FileRun]:
-    """Rebuild the marts for the days (one run), then export, check and deliver each file."""
-    build_marts(defs, instance, days[0], days[-1], by="rebuild")
+    """Rebuild the feeds' marts for the days (one run), then export, check and deliver each file."""
+    build_marts(defs, instance, days[0], days[-1], by="rebuild", feeds=feeds)
     return [
         run_files(defs, instance, config, feed, client_id, day, deliver_only=False, by="rebuild")
         for day in days
@@ -153,12 +156,26 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def build_marts(
-    defs: dg.Definitions, instance: dg.DagsterInstance, first: dt.date, last: dt.date, by: str
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    first: dt.date,
+    last: dt.date,
+    by: str,
+    feeds: list[Feed] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """The marts for first..last in one run; RerunError if it fails. Its files are run by the
-    caller, so the files sensor is told not to follow it."""
-    result = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
+    """The marts for first..last in one run, of the given feeds only if any, with the union views
+    and views they read; RerunError if it fails. Its files are run by the caller, so the files
+    sensor is told not to follow it."""
+    job = defs.resolve_job_def(DAILY_MARTS_JOB)
+    selection = None
+    if feeds is not None:
+        left_out = {feed.mart for feed in FEEDS.values() if feed not in feeds}
+        selection = [
+            key for key in job.asset_layer.selected_asset_keys if key.path[-1] not in left_out
+        ]
+    result = job.execute_in_process(
         instance=instance,
+        asset_selection=selection,
         run_config=QUIET,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),

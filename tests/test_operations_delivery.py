@@ -4,14 +4,18 @@ SFTP.
 
 One module fixture plays a night: the deadline check before anything ran, one marts run over three
 days (as a UI backfill makes it), the sensor's requests, each files run, the deadline check again.
-Of four clients two are healthy (acme: own columns, retention to do; globex: defaults), umbrella
-pins a host key the server does not have, and initech's key variable is not set.
+Of five clients two are healthy (acme: own columns, retention to do; globex: defaults), umbrella
+pins a host key the server does not have, initech's key variable is not set, and hooli's server is
+down throughout (nothing listens on its port), so its deliveries are retried, then fail. The
+clients file shortens the retry waits (`delivery_retry_delay_seconds`) so that the night takes
+seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,7 +47,7 @@ from tests.e2e_support import (
 # Three days around the 25-hour day on which Europe/London leaves summer time.
 DAYS = [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
 LAST = DAYS[-1]
-CLIENTS = ("acme", "globex", "umbrella", "initech")
+CLIENTS = ("acme", "globex", "umbrella", "initech", "hooli")
 HEALTHY = ("acme", "globex")
 SITES = {
     client_id: SiteSpec(
@@ -61,6 +65,7 @@ SITES = {
         ("globex", "4.5", "m_", 32, 30),
         ("umbrella", "5.0", "mdl_", 33, 12),
         ("initech", "4.3", "mdl_", 34, 12),
+        ("hooli", "4.1", "mdl_", 35, 12),
     )
 }
 ACME_COLUMNS = {
@@ -90,6 +95,7 @@ FIRST_FILE_DATE = DAYS[0] + dt.timedelta(days=1)
 EXPIRED = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=29):%Y%m%d}.csv"
 AT_THE_LIMIT = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=28):%Y%m%d}.csv"
 KEPT_FOREIGN = ["Completion20991231.csv", "Quiz20250101.csv", "notes.txt"]
+RETRIES = 2
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +121,13 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     clients["umbrella"]["sftp"]["host_key"] = wrong_host_key
     del clients["initech"]["sftp"]["private_key_path"]
     clients["initech"]["sftp"]["private_key_env"] = "ODS_TEST_INITECH_UNSET_KEY"
+    clients["hooli"]["sftp"]["port"] = _closed_port()
     clients_file = write_clients_file(
-        tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
+        tmp / "clients.yaml",
+        clients,
+        archive_dir=str(tmp / "archive"),
+        delivery_retries=RETRIES,
+        delivery_retry_delay_seconds=0.2,
     )
     (tmp / "dagster").mkdir()
     with pytest.MonkeyPatch.context() as env:
@@ -134,6 +145,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 "folders": folders,
                 "pg": module_pg,
                 "tmp": tmp,
+                "hooli_port": clients["hooli"]["sftp"]["port"],
             }
             state["deadline_before"] = _deadline(state, "acme", LAST)
             marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(
@@ -166,6 +178,13 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             state["deadline_after"] = {c: _deadline(state, c, LAST) for c in ("acme", "umbrella")}
             yield state
     server.stop()
+
+
+def _closed_port() -> int:
+    """A local port that nothing listens on: the kernel refuses connections to it at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _sensor_requests(
@@ -228,7 +247,7 @@ def test_the_sensor_requests_one_files_run_per_client_and_day_of_the_backfill(ni
         )
         for r in requests
     ) == sorted(("completion_files_job", c, d.isoformat()) for c in CLIENTS for d in DAYS)
-    assert len({r.run_key for r in requests}) == 12
+    assert len({r.run_key for r in requests}) == len(CLIENTS) * len(DAYS)
     assert {r.tags[SFTP_HOST_TAG] for r in requests} == {"127.0.0.1"}
 
 
@@ -292,6 +311,27 @@ def test_a_changed_host_key_fails_that_client_at_once_while_the_others_are_deliv
     assert list(night["folders"]["umbrella"].iterdir()) == []
 
 
+def test_a_server_down_throughout_fails_after_its_retries_while_the_others_are_delivered(night):
+    for day in DAYS:
+        assert _run(night, "acme", day).success
+        assert _run(night, "globex", day).success
+        result = _run(night, "hooli", day)
+        assert not result.success
+        retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert len(retries) == RETRIES
+        failure = _failure(result).step_failure_data.user_failure_data
+        assert failure is not None
+        for fact in (
+            f"client hooli, feed completion, day {day}, file {file_name(day)}",
+            f"127.0.0.1:{night['hooli_port']}",
+            "cannot reach the server",
+        ):
+            assert fact in failure.description
+        assert failure.metadata["retryable"].value is True
+    assert not list(night["folders"]["hooli"].iterdir())
+    assert not _deadline(night, "hooli", LAST).passed
+
+
 def test_a_missing_key_variable_is_a_clear_error_and_not_retried(night):
     result = _run(night, "initech", LAST)
     assert not result.success
@@ -329,6 +369,49 @@ def test_a_retention_dry_run_lists_expired_files_without_removing_them(night):
     assert metadata["retention_dry_run"] is True
     assert "retention_deleted" not in metadata
     assert (night["folders"]["globex"] / old).exists()
+
+
+def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_delivered(
+    night,
+):
+    folder = night["folders"]["acme"]
+    expired = "Completion20250601.csv"
+    (folder / expired).write_text("old\r\n")
+    sent = (folder / file_name(LAST)).read_bytes()
+    night["server"].faults.deny_removes = True
+    try:
+        result = (
+            night["defs"]
+            .resolve_job_def("completion_files_job")
+            .execute_in_process(
+                instance=night["instance"],
+                partition_key=client_day_key("acme", LAST),
+                asset_selection=[dg.AssetKey("completion_delivery")],
+                raise_on_error=False,
+            )
+        )
+    finally:
+        night["server"].faults.deny_removes = False
+    try:
+        assert not result.success
+        failure = _failure(result).step_failure_data.user_failure_data
+        assert failure is not None
+        for fact in (
+            f"client acme, feed completion, day {LAST}, file {file_name(LAST)}: delivered, but",
+            f"acme@127.0.0.1:{night['server'].port}:/outbound",
+            f"permission denied removing {expired}",
+        ):
+            assert fact in failure.description
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        # The upload itself went through, and is recorded, so the 05:00 check counts the file.
+        assert (
+            f"permission denied removing {expired}" in _delivery_metadata(result)["retention_error"]
+        )
+        assert (folder / file_name(LAST)).read_bytes() == sent
+        assert (folder / expired).exists()
+        assert _deadline(night, "acme", LAST).passed
+    finally:
+        (folder / expired).unlink()
 
 
 def test_the_deadline_check_fails_for_a_missing_file_and_passes_once_delivered(night):

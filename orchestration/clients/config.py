@@ -228,6 +228,11 @@ class ClientsConfig(_Strict):
     first_day: dt.date = dt.date(2026, 1, 1)
     lookback_days: int = Field(14, ge=0, le=90)
     archive_dir: Path | None = None
+    # Retries of a delivery after a fault that may clear by itself (server down, connection
+    # lost, disk full), with exponential backoff: waits of delay x 1, 3, 7, ... (±delay). The
+    # defaults, 3 retries from 30 s, take about 6 minutes: done well before 05:00 for a 03:00 run.
+    delivery_retries: int = Field(3, ge=0, le=10)
+    delivery_retry_delay_seconds: float = Field(30, ge=0, le=600)
     clients: dict[str, ClientConfig]
 
     _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))

@@ -23,11 +23,19 @@ from orchestration.delivery.sftp import DeliveryError, HostKeyMismatch, SftpTarg
 from orchestration.export import archive
 from orchestration.feeds import FEEDS, Feed
 
-# Transient faults (a server restarting, a dropped connection) get four tries over about 7 minutes,
-# which still leaves time before the 05:00 deadline for a 03:00 run.
-DELIVERY_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+
+def delivery_retry_policy(clients: ClientsConfig) -> dg.RetryPolicy:
+    """Retries of faults that may clear by themselves (a server restarting, a dropped
+    connection), as the clients file sets them (`delivery_retries`,
+    `delivery_retry_delay_seconds`; by default four tries over about 6 minutes, which leaves
+    time before the 05:00 deadline for a 03:00 run). Faults that need a person are raised with
+    `allow_retries=False` and are not retried whatever this says."""
+    return dg.RetryPolicy(
+        max_retries=clients.delivery_retries,
+        delay=clients.delivery_retry_delay_seconds,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
 
 
 class DeliveryConfig(dg.Config):
@@ -88,7 +96,7 @@ def build_delivery_asset(
             f"{feed.prefix} file delivered to the client's SFTP folder (temporary name, size "
             "check, rename), then the client's expired feed files removed over the same connection."
         ),
-        retry_policy=DELIVERY_RETRY,
+        retry_policy=delivery_retry_policy(clients),
         kinds={"sftp"},
     )
     def feed_delivery(

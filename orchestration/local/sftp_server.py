@@ -61,6 +61,9 @@ class SftpFaults:
     """Writes fail as OpenSSH reports ENOSPC to SFTP v3 clients."""
     deny_writes: bool = False
     """Opening a file for writing fails with permission denied."""
+    deny_removes: bool = False
+    """Removing a file fails with permission denied (a folder where the account may write but
+    not delete, as some hosts set up inbound folders)."""
     collect_arrivals_in: Path | None = None
     """Move each file renamed into place to this folder at once, as servers that hand arriving
     files to a pickup process do; a client that `stat`s the final name then fails."""
@@ -273,7 +276,8 @@ class _SshServer(asyncssh.SSHServer):
 
 
 class _ChrootSftp(asyncssh.SFTPServer):
-    """SFTP confined to the user's folder, with the server's fault injection on writes."""
+    """SFTP confined to the user's folder, with the server's fault injection on writes and
+    removals."""
 
     def __init__(self, channel: asyncssh.SSHServerChannel, server: LocalSftpServer) -> None:
         username = channel.get_extra_info("username")
@@ -288,6 +292,11 @@ class _ChrootSftp(asyncssh.SFTPServer):
         if self._faults.deny_writes and pflags & asyncssh.FXF_WRITE:
             raise asyncssh.SFTPPermissionDenied("Permission denied")
         return super().open(path, pflags, attrs)
+
+    def remove(self, path: bytes) -> None:
+        if self._faults.deny_removes:
+            raise asyncssh.SFTPPermissionDenied("Permission denied")
+        super().remove(path)
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
         super().rename(oldpath, newpath)

@@ -28,9 +28,10 @@ demo: install $(MANIFEST)
 	$(BIN)/ods demo $(DEMO_ARGS)
 
 # One worker per core, each with its own embedded PostgreSQL; a test module stays on one worker
-# (its module fixtures build a site once). PYTEST_ARGS adds options: make test PYTEST_ARGS="-k f2f".
+# (its module fixtures build a site once), slowest modules first (tests/conftest.py).
+# PYTEST_ARGS adds options: make test PYTEST_ARGS="-k f2f".
 test: install $(MANIFEST)
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ui: install $(MANIFEST)
 	$(BIN)/ods up

@@ -14,6 +14,26 @@ from orchestration.local.postgres import LocalPostgres, start_postgres
 
 _database_numbers = itertools.count(1)
 
+# The slowest modules (seconds each, mostly dbt), slowest first. `make test` runs pytest-xdist with
+# `--dist loadfile --no-loadscope-reorder`: a worker takes the next module in collection order
+# whenever it is free, so starting with these lets the quick modules fill the gaps at the end.
+# (xdist's own order, most tests first, left the slowest modules, which have few tests, for last:
+# one worker ran them alone for a minute.)
+SLOWEST_FIRST = (
+    "test_operations_delivery.py",
+    "test_late_rows_end_to_end.py",
+    "test_four_feeds_end_to_end.py",
+    "test_dbt_completion.py",
+    "test_dbt_scorm.py",
+    "test_dbt_f2f.py",
+    "test_dbt_quiz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
+
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:

@@ -158,3 +158,14 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
     bad.write_text("clients: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_clients(bad)
+
+
+def test_delivery_retries_default_to_three_from_30_seconds_and_are_bounded(tmp_path):
+    config = load_clients(_write(tmp_path, _valid()))
+    assert (config.delivery_retries, config.delivery_retry_delay_seconds) == (3, 30)
+    data = {**_valid(), "delivery_retries": 11}
+    message = _error(tmp_path, data)
+    assert "delivery_retries" in message and "less than or equal to 10" in message
+    data = {**_valid(), "delivery_retry_delay_seconds": -1}
+    message = _error(tmp_path, data)
+    assert "delivery_retry_delay_seconds" in message and "greater than or equal to 0" in message

@@ -61,7 +61,11 @@ ACTIVITIES = {
     1: (2, "Fire Warden Workshop"),
     2: (3, "Manual Handling Practical"),
     3: (1, "Site Induction"),  # in the site course: never sent
+    4: (2, "Retired Workshop"),  # its course module is being deleted: never sent
 }
+BEING_DELETED = {4}
+# mdl_modules ids differ per site; a quiz being deleted has the same instance id as activity 1.
+F2F_MODULE_ID, QUIZ_MODULE_ID = 21, 16
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ SESSIONS = [
     # 21:00 local: the next UTC day in New York.
     Session(14, 2, ("2026-06-12 21:00", "2026-06-13 21:00")),
     Session(13, 3, ("2026-11-02 09:00",)),
+    Session(15, 4, ("2026-10-30 09:00",)),
 ]
 SIGNUPS = [  # client, signup id, session id, user id
     ("acme", 100, 10, 3),
@@ -91,10 +96,12 @@ SIGNUPS = [  # client, signup id, session id, user id
     ("acme", 104, 10, 4),  # deleted user
     ("acme", 105, 10, 1),  # guest
     ("acme", 106, 10, 7),
+    ("acme", 107, 15, 6),  # activity being deleted
     ("globex", 200, 10, 3),
     ("globex", 201, 11, 6),
     ("globex", 202, 14, 5),
     ("globex", 203, 12, 7),
+    ("globex", 204, 15, 3),  # activity being deleted
 ]
 
 
@@ -140,6 +147,7 @@ STATUSES = [
     Status("acme", 1060, 106, "2026-10-23 23:59:59", 70),  # the day before the window
     Status("acme", 1061, 106, "2026-10-27 00:00", 30),  # the day after it
     Status("acme", 1062, 106, "2026-06-01 10:00", 40),
+    Status("acme", 1070, 107, "2026-10-25 14:00", 70),  # activity being deleted
     # globex (New York): 19:30 EDT on 2026-10-24 is 00:30 on 2026-10-25 in London.
     Status("globex", 2001, 200, "2026-10-24 19:30", 70),
     Status("globex", 2002, 200, "2026-10-24 21:00", 10),
@@ -149,6 +157,7 @@ STATUSES = [
     Status("globex", 2021, 202, "2026-10-26 10:00", 30),  # same second, higher id: declined
     Status("globex", 2030, 203, "2026-10-25 23:59:59", 80),
     Status("globex", 2031, 203, "2026-10-26 00:00", 90),
+    Status("globex", 2040, 204, "2026-10-25 14:00", 70),  # activity being deleted
 ]
 # Rows replicated late: created on D0 after that day's last row of their signup, seen after D0
 # was built. Signup 100 also changed on D1; the others did not.
@@ -254,6 +263,30 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
             _insert(
                 conn,
                 site,
+                "modules",
+                [
+                    {"id": F2F_MODULE_ID, "name": "facetoface"},
+                    {"id": QUIZ_MODULE_ID, "name": "quiz"},
+                ],
+            )
+            _insert(
+                conn,
+                site,
+                "course_modules",
+                [
+                    {
+                        "course": course,
+                        "module": F2F_MODULE_ID,
+                        "instance": activity,
+                        "deletioninprogress": int(activity in BEING_DELETED),
+                    }
+                    for activity, (course, _) in ACTIVITIES.items()
+                ]
+                + [{"course": 3, "module": QUIZ_MODULE_ID, "instance": 1, "deletioninprogress": 1}],
+            )
+            _insert(
+                conn,
+                site,
                 "facetoface_sessions",
                 [
                     {
@@ -352,6 +385,8 @@ def _row(client: str, report_date: dt.date, status: Status) -> tuple[Any, ...] |
     _, course_format, course_name = next(c for c in COURSES if c[0] == course_id)
     user = _user_row(*next(u for u in USERS if u[0] == user_id))
     if user["deleted"] or user["username"] == "guest" or course_format == "site":
+        return None
+    if session.facetoface in BEING_DELETED:
         return None
     tz = ZoneInfo(SITES[client].source.timezone)
     starts = [
@@ -544,3 +579,11 @@ def test_the_day_filter_can_use_an_index_on_timecreated(
         # among its signup's rows by signupid (Moodle's own index, mdl_facesignstat_sig_ix).
         for index in (f"{prefix}f2f_status_timecreated", f"{prefix}facesignstat_sig_ix"):
             assert f"Index Scan using {index}" in plan or f"Index Scan on {index}" in plan, plan
+
+
+def test_an_activity_being_deleted_is_never_sent(
+    warehouse: psycopg.Connection, first_build: FirstBuild
+) -> None:
+    sessions = {row[0] for row in warehouse.execute(f"select session_id from {MART}")}
+    assert 15 not in sessions
+    assert {10, 12} <= sessions  # activity 1 stays: the quiz being deleted is another module

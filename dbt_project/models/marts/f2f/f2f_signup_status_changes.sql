@@ -57,7 +57,7 @@ session_starts as (
 ),
 
 facetofaces as (
-    select * from {{ ref('stg_moodle__facetofaces') }}
+    select * from {{ ref('int_f2f_activities_eligible') }}
 ),
 
 learners as (

@@ -66,10 +66,7 @@ legacy_touched as (
         on legacy_tracks.client_id = client_settings.client_id
     where
         client_settings.scorm_tracking = 'legacy'
-        and legacy_tracks.modified_epoch
-        >= {{ local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") }}
-        and legacy_tracks.modified_epoch
-        < {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") }}
+        and {{ in_widened_window('legacy_tracks.modified_epoch') }}
 ),
 
 normalised_touched as (
@@ -82,10 +79,7 @@ normalised_touched as (
         on scoes_values.client_id = client_settings.client_id
     where
         client_settings.scorm_tracking = 'normalised'
-        and scoes_values.modified_epoch
-        >= {{ local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") }}
-        and scoes_values.modified_epoch
-        < {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") }}
+        and {{ in_widened_window('scoes_values.modified_epoch') }}
 ),
 
 legacy as (

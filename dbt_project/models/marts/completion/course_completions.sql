@@ -38,13 +38,7 @@ courses as (
 
 client_windows as (
     {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    select
-        client_id,
-        timezone,
-        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
-        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
-            as window_end_epoch
-    from client_settings
+    {{ client_window_bounds('client_settings') }}
 ),
 
 completions_in_window as (
@@ -60,18 +54,9 @@ completions_in_window as (
     where
         {# In progress: timecompleted is null until Moodle marks the course complete. #}
         completions.completed_epoch is not null
-        and completions.completed_epoch >= client_windows.window_start_epoch
-        and completions.completed_epoch < client_windows.window_end_epoch
-        {#
-            The same window widened to every time zone (UTC-12 to UTC+14 lies within a day of
-            UTC) as constants: PostgreSQL can push these into each client's branch of the union
-            view and range-scan Moodle's index on timecompleted, which the per-client bounds
-            above, coming from a join, cannot.
-        #}
-        and completions.completed_epoch
-        >= {{ local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") }}
-        and completions.completed_epoch
-        < {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") }}
+        and {{ in_client_window('completions.completed_epoch') }}
+        {# Lets Moodle's index on timecompleted serve the read (macros/day_window.sql). #}
+        and {{ in_widened_window('completions.completed_epoch') }}
 ),
 
 changes as (
@@ -85,17 +70,10 @@ changes as (
         completions_in_window.completed_at_local::date as change_event_date,
 
         ----------  learner
-        learners.user_id,
-        learners.username,
-        learners.idnumber,
-        learners.email,
-        learners.firstname,
-        learners.lastname,
+        {{ learner_columns('learners') }},
 
         ----------  course
-        courses.course_id,
-        courses.course_shortname,
-        courses.course_name,
+        {{ course_columns('courses') }},
 
         ----------  completion
         completions_in_window.completed_at_local::date as completion_date,

@@ -27,13 +27,6 @@
     )
 }}
 
-{#
-    The look-back window widened to every time zone (UTC-12 to UTC+14 lies within a day of UTC),
-    as constants: see statuses_in_window.
-#}
-{%- set widened_start = local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") %}
-{%- set widened_end = local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") %}
-
 with
 
 client_settings as (
@@ -70,13 +63,7 @@ courses as (
 
 client_windows as (
     {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    select
-        client_id,
-        timezone,
-        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
-        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
-            as window_end_epoch
-    from client_settings
+    {{ client_window_bounds('client_settings') }}
 ),
 
 statuses_in_window as (
@@ -93,16 +80,12 @@ statuses_in_window as (
     inner join client_windows
         on statuses.client_id = client_windows.client_id
     where
-        statuses.created_epoch >= client_windows.window_start_epoch
-        and statuses.created_epoch < client_windows.window_end_epoch
+        {{ in_client_window('statuses.created_epoch') }}
         {#
-            The same window widened to every time zone, as constants: PostgreSQL can push these
-            into each client's branch of the union view and range-scan an index on timecreated,
-            which the per-client bounds above, coming from a join, cannot. The plugin has no
-            such index (moodle-schema.md §6); the warehouse adds it.
+            Lets an index on timecreated serve the read (macros/day_window.sql). The plugin has
+            no such index (moodle-schema.md §6); the warehouse adds it.
         #}
-        and statuses.created_epoch >= {{ widened_start }}
-        and statuses.created_epoch < {{ widened_end }}
+        and {{ in_widened_window('statuses.created_epoch') }}
 ),
 
 last_statuses_in_window as (
@@ -113,10 +96,8 @@ last_statuses_in_window as (
     inner join client_windows
         on last_statuses.client_id = client_windows.client_id
     where
-        last_statuses.created_epoch >= client_windows.window_start_epoch
-        and last_statuses.created_epoch < client_windows.window_end_epoch
-        and last_statuses.created_epoch >= {{ widened_start }}
-        and last_statuses.created_epoch < {{ widened_end }}
+        {{ in_client_window('last_statuses.created_epoch') }}
+        and {{ in_widened_window('last_statuses.created_epoch') }}
 ),
 
 status_rows as (
@@ -131,17 +112,10 @@ status_rows as (
         statuses_in_window.status_id,
 
         ----------  learner
-        learners.user_id,
-        learners.username,
-        learners.idnumber,
-        learners.email,
-        learners.firstname,
-        learners.lastname,
+        {{ learner_columns('learners') }},
 
         ----------  course
-        courses.course_id,
-        courses.course_shortname,
-        courses.course_name,
+        {{ course_columns('courses') }},
 
         ----------  face-to-face signup
         facetofaces.class_title,

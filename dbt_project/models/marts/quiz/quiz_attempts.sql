@@ -20,13 +20,6 @@
     )
 }}
 
-{#
-    The look-back window widened to every time zone (UTC-12 to UTC+14 lies within a day of UTC),
-    as constants: see attempts_in_window.
-#}
-{%- set widened_start = local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") %}
-{%- set widened_end = local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") %}
-
 with
 
 client_settings as (
@@ -47,13 +40,7 @@ courses as (
 
 client_windows as (
     {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    select
-        client_id,
-        timezone,
-        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
-        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
-            as window_end_epoch
-    from client_settings
+    {{ client_window_bounds('client_settings') }}
 ),
 
 attempts_in_window as (
@@ -78,31 +65,17 @@ attempts_in_window as (
         on attempts.client_id = client_windows.client_id
     where
         (
-            (
-                attempts.finished_epoch >= client_windows.window_start_epoch
-                and attempts.finished_epoch < client_windows.window_end_epoch
-            )
-            or (
-                attempts.modified_epoch >= client_windows.window_start_epoch
-                and attempts.modified_epoch < client_windows.window_end_epoch
-            )
+            ({{ in_client_window('attempts.finished_epoch') }})
+            or ({{ in_client_window('attempts.modified_epoch') }})
         )
         {#
-            The same window widened to every time zone, as constants: PostgreSQL can push these
-            into each client's branch of the union view and combine range scans of indexes on
-            timefinish and timemodified (a BitmapOr), which the per-client bounds above, coming
-            from a join, cannot. Moodle itself has no index on either column
+            Lets range scans of indexes on timefinish and timemodified serve the read, combined
+            (a BitmapOr; macros/day_window.sql). Moodle has no index on either column
             (moodle-schema.md §5); the warehouse adds them.
         #}
         and (
-            (
-                attempts.finished_epoch >= {{ widened_start }}
-                and attempts.finished_epoch < {{ widened_end }}
-            )
-            or (
-                attempts.modified_epoch >= {{ widened_start }}
-                and attempts.modified_epoch < {{ widened_end }}
-            )
+            ({{ in_widened_window('attempts.finished_epoch') }})
+            or ({{ in_widened_window('attempts.modified_epoch') }})
         )
 ),
 
@@ -125,17 +98,10 @@ changes as (
         )::date as change_event_date,
 
         ----------  learner
-        learners.user_id,
-        learners.username,
-        learners.idnumber,
-        learners.email,
-        learners.firstname,
-        learners.lastname,
+        {{ learner_columns('learners') }},
 
         ----------  course
-        courses.course_id,
-        courses.course_shortname,
-        courses.course_name,
+        {{ course_columns('courses') }},
 
         ----------  quiz attempt
         attempts_in_window.quiz_id,

@@ -40,13 +40,7 @@ courses as (
 
 client_windows as (
     {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    select
-        client_id,
-        timezone,
-        {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
-        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
-            as window_end_epoch
-    from client_settings
+    {{ client_window_bounds('client_settings') }}
 ),
 
 sco_attempts_in_window as (
@@ -63,8 +57,7 @@ sco_attempts_in_window as (
     inner join client_windows
         on sco_attempts.client_id = client_windows.client_id
     where
-        sco_attempts.last_modified_epoch >= client_windows.window_start_epoch
-        and sco_attempts.last_modified_epoch < client_windows.window_end_epoch
+        {{ in_client_window('sco_attempts.last_modified_epoch') }}
 ),
 
 changes as (
@@ -82,17 +75,10 @@ changes as (
         sco_attempts_in_window.last_modified_at_local::date as change_event_date,
 
         ----------  learner
-        learners.user_id,
-        learners.username,
-        learners.idnumber,
-        learners.email,
-        learners.firstname,
-        learners.lastname,
+        {{ learner_columns('learners') }},
 
         ----------  course
-        courses.course_id,
-        courses.course_shortname,
-        courses.course_name,
+        {{ course_columns('courses') }},
 
         ----------  SCO-attempt
         sco_attempts_in_window.scorm_id,

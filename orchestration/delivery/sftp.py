@@ -118,6 +118,9 @@ class SftpDelivery:
             except Exception as error:
                 failure = self._explain(error, sftp, remote_name)
                 self._discard(sftp, temp_path, failure)
+                if _connection_lost(self._ssh, sftp, error):
+                    # The transport may not know yet; the next delivery must connect afresh.
+                    self.close()
                 raise failure from error
         receipt = DeliveryReceipt(final_path, size, time.monotonic() - started)
         log.info(
@@ -176,7 +179,7 @@ class SftpDelivery:
 
     def _explain(self, error: Exception, sftp: _SftpClient, remote_name: str) -> DeliveryError:
         directory = self.target.directory
-        if not _is_alive(self._ssh):
+        if _connection_lost(self._ssh, sftp, error):
             return _failure(
                 self.target,
                 remote_name,
@@ -308,6 +311,21 @@ def _exists(sftp: _SftpClient, remote_path: str) -> bool:
 def _is_alive(ssh: paramiko.SSHClient | None) -> bool:
     transport = ssh.get_transport() if ssh is not None else None
     return transport is not None and transport.is_active()
+
+
+def _connection_lost(ssh: paramiko.SSHClient | None, sftp: _SftpClient, error: Exception) -> bool:
+    """Whether `error` came from the connection going away rather than from the server refusing.
+
+    The transport may still look active for a moment after the server dropped the connection
+    (paramiko's reader thread has not seen the end yet), so the error itself and the SFTP
+    channel are asked first: paramiko raises EOFError when the channel closes under a request.
+    """
+    if isinstance(error, EOFError | ConnectionError):
+        return True
+    channel = sftp.get_channel()
+    if channel is not None and channel.closed:
+        return True
+    return not _is_alive(ssh)
 
 
 class _SftpClient(paramiko.SFTPClient):

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from orchestration.feeds import Feed
 from orchestration.paths import DBT_PROJECT_DIR
 
 
@@ -74,3 +77,22 @@ def run_dbt(
         result = dbtRunner(callbacks=[keep]).invoke(args)
     log = "\n".join(output)
     assert result.success, f"dbt {command} failed ({result.exception}):\n{log[-8000:]}"
+
+
+def assert_mart_columns_are_canonical_and_documented(conn: Any, feed: Feed) -> None:
+    """The feed's mart has the bookkeeping columns, then the feed's canonical columns, in that
+    order; its YAML documents the same columns in the same order, each with a description."""
+    columns = [
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'marts' and table_name = %s order by ordinal_position",
+            (feed.mart,),
+        )
+    ]
+    models_yml = DBT_PROJECT_DIR / "models" / "marts" / feed.name / f"_{feed.name}__models.yml"
+    documented = yaml.safe_load(models_yml.read_text())["models"][0]["columns"]
+    canonical = ["client_id", "report_date", "change_key", "entity_key", *feed.column_names]
+    assert columns == canonical
+    assert [column["name"] for column in documented] == canonical
+    assert all(column.get("description") for column in documented)

@@ -15,15 +15,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-import yaml
 
 from orchestration.feeds import COMPLETION
 from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
-from orchestration.paths import DBT_PROJECT_DIR
-from tests.dbt_support import run_dbt
+from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.course_completions"
 EVERY_DAY = {"min_date": "2000-01-01", "max_date": "2100-01-01"}
@@ -293,22 +291,7 @@ def test_the_mart_has_the_canonical_completion_columns(
 ) -> None:
     if warehouse.execute(f"select to_regclass('{MART}')").fetchone() == (None,):
         _build(module_pg, dbt_dirs, {"min_date": "2026-10-25", "max_date": "2026-10-26"})
-    columns = [
-        row[0]
-        for row in warehouse.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = 'marts' and table_name = 'course_completions'"
-            " order by ordinal_position"
-        )
-    ]
-    documented = yaml.safe_load(
-        (DBT_PROJECT_DIR / "models/marts/completion/_completion__models.yml").read_text()
-    )["models"][0]["columns"]
-
-    canonical = ["client_id", "report_date", "change_key", "entity_key", *COMPLETION.column_names]
-    assert columns == canonical
-    assert [column["name"] for column in documented] == canonical
-    assert all(column.get("description") for column in documented)
+    assert_mart_columns_are_canonical_and_documented(warehouse, COMPLETION)
 
 
 def test_the_day_filter_can_use_the_moodle_index_on_timecompleted(

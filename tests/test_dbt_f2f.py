@@ -27,6 +27,7 @@ from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.dbt_support import assert_mart_columns_are_canonical_and_documented
 from tests.dbt_support import run_dbt as shared_run_dbt
 
 MART = "marts.f2f_signup_status_changes"
@@ -541,22 +542,10 @@ def test_a_backfill_of_a_day_never_built_has_that_days_rows(
 def test_the_mart_has_the_canonical_f2f_columns(
     warehouse: psycopg.Connection, first_build: FirstBuild
 ) -> None:
-    columns = [
-        row[0]
-        for row in warehouse.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = 'marts' and table_name = %s order by ordinal_position",
-            (F2F.mart,),
-        )
-    ]
+    assert_mart_columns_are_canonical_and_documented(warehouse, F2F)
     documented = yaml.safe_load(
         (DBT_PROJECT_DIR / "models/marts/f2f/_f2f__models.yml").read_text()
     )["models"][0]["columns"]
-
-    canonical = ["client_id", "report_date", "change_key", "entity_key", *F2F.column_names]
-    assert columns == canonical
-    assert [column["name"] for column in documented] == canonical
-    assert all(column.get("description") for column in documented)
     status = next(column for column in documented if column["name"] == "status")
     accepted = next(t for t in status["data_tests"] if isinstance(t, dict))["accepted_values"]
     assert accepted["arguments"]["values"] == list(STATUS_NAMES.values())

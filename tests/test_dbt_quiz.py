@@ -18,15 +18,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-import yaml
 
 from orchestration.feeds import QUIZ
 from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
-from orchestration.paths import DBT_PROJECT_DIR
-from tests.dbt_support import run_dbt
+from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.quiz_attempts"
 # The quiz mart and everything it reads (with their unit and data tests), not the other feeds.
@@ -478,22 +476,7 @@ def test_the_build_ran_every_quiz_unit_and_data_test(first_build: dict[str, Any]
 def test_the_mart_has_the_canonical_quiz_columns(
     warehouse: psycopg.Connection, first_build: dict[str, Any]
 ) -> None:
-    columns = [
-        row[0]
-        for row in warehouse.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = 'marts' and table_name = 'quiz_attempts'"
-            " order by ordinal_position"
-        )
-    ]
-    documented = yaml.safe_load(
-        (DBT_PROJECT_DIR / "models/marts/quiz/_quiz__models.yml").read_text()
-    )["models"][0]["columns"]
-
-    canonical = ["client_id", "report_date", "change_key", "entity_key", *QUIZ.column_names]
-    assert columns == canonical
-    assert [column["name"] for column in documented] == canonical
-    assert all(column.get("description") for column in documented)
+    assert_mart_columns_are_canonical_and_documented(warehouse, QUIZ)
 
 
 def test_the_day_filter_can_use_indexes_on_timefinish_and_timemodified(

@@ -21,15 +21,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-import yaml
 
 from orchestration.feeds import SCORM
 from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
-from orchestration.paths import DBT_PROJECT_DIR
-from tests.dbt_support import run_dbt
+from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.scorm_sco_attempts"
 # The SCORM mart and everything it reads (with their unit and data tests), not the other feeds.
@@ -517,22 +515,7 @@ def test_the_build_ran_every_scorm_unit_and_data_test(day_by_day: dict[str, Any]
 def test_the_mart_has_the_canonical_scorm_columns(
     warehouse: psycopg.Connection, day_by_day: dict[str, Any]
 ) -> None:
-    columns = [
-        row[0]
-        for row in warehouse.execute(
-            "select column_name from information_schema.columns"
-            " where table_schema = 'marts' and table_name = 'scorm_sco_attempts'"
-            " order by ordinal_position"
-        )
-    ]
-    documented = yaml.safe_load(
-        (DBT_PROJECT_DIR / "models/marts/scorm/_scorm__models.yml").read_text()
-    )["models"][0]["columns"]
-
-    canonical = ["client_id", "report_date", "change_key", "entity_key", *SCORM.column_names]
-    assert columns == canonical
-    assert [column["name"] for column in documented] == canonical
-    assert all(column.get("description") for column in documented)
+    assert_mart_columns_are_canonical_and_documented(warehouse, SCORM)
 
 
 def _scans(plan: str, table: str) -> list[str]:

@@ -160,7 +160,8 @@ class SftpDelivery:
             yield local_file
 
     def _connected(self, remote_name: str) -> _SftpClient:
-        if self._sftp is not None and _is_alive(self._ssh):
+        channel = self._sftp.get_channel() if self._sftp is not None else None
+        if self._sftp is not None and _is_alive(self._ssh) and not (channel and channel.closed):
             return self._sftp
         self.close()
         self._ssh = _connect(self.target, remote_name)

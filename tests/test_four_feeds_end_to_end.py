@@ -7,6 +7,9 @@ addresses and the site course, differs). Both take all four feeds; acme has SCOR
 `records: all` and its own face-to-face columns, globex the default SCORM records
 (completed_or_passed) and its own quiz columns.
 
+On both sites one activity of each kind (SCORM 2, quiz 2, face-to-face 2) is being deleted
+(course_modules.deletioninprogress = 1, set after generating): its rows must stay out of the files.
+
 The daily marts are built for three days around 2026-10-25 (Europe/London leaves summer time:
 25 hours) in one run, a backfill of days never built; then each feed's file for each client and
 day. Every file is downloaded over SFTP and compared with the rows worked out in Python from the
@@ -50,6 +53,8 @@ TZ = "Europe/London"
 DAYS = [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
 FEEDS = ("scorm", "f2f", "quiz", "completion")
 RERUN_DAY = DAYS[1]
+# Activities whose course module is being deleted (module name -> instance id), on both sites.
+BEING_DELETED = {"scorm": 2, "quiz": 2, "facetoface": 2}
 PREFIXES = {"scorm": "SCORM", "f2f": "F2F", "quiz": "Quiz", "completion": "Completion"}
 
 
@@ -177,6 +182,8 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         for spec in SITES.values():
             generate_site(conn, spec)
+            _mark_being_deleted(conn, spec)
+        deleted_activity = _activity_in_days(conn, SITES["acme"])
     server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
     keys = {name: add_sftp_account(server, tmp / "keys", name) for name in SITES}
     server.start()
@@ -242,9 +249,49 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             "expected": expected,
             "scorm_all": scorm_all,
             "archive": archive,
+            "deleted_activity": deleted_activity,
         }
     finally:
         server.stop()
+
+
+def _mark_being_deleted(conn: psycopg.Connection, spec: SiteSpec) -> None:
+    """Flag BEING_DELETED's course modules as Moodle does when a teacher deletes an activity."""
+    table = f"{spec.schema}.{spec.prefix}"
+    for module, instance in BEING_DELETED.items():
+        updated = conn.execute(
+            f"update {table}course_modules set deletioninprogress = 1"
+            f" where instance = %s and module = (select id from {table}modules where name = %s)",
+            (instance, module),
+        ).rowcount
+        assert updated == 1, (spec.schema, module, instance)
+
+
+def _activity_in_days(conn: psycopg.Connection, spec: SiteSpec) -> dict[str, int]:
+    """How many raw Moodle rows of DAYS belong to the activities being deleted, per feed: what
+    the files must leave out."""
+    table = f"{spec.schema}.{spec.prefix}"
+    start = int(dt.datetime(2026, 10, 23, tzinfo=dt.UTC).timestamp())
+    end = int(dt.datetime(2026, 10, 28, tzinfo=dt.UTC).timestamp())
+    tracking = (
+        f"select count(*) from {table}scorm_scoes_track where scormid = %s"
+        " and timemodified between %s and %s"
+    )
+    return {
+        "scorm": conn.execute(tracking, (BEING_DELETED["scorm"], start, end)).fetchone()[0],
+        "quiz": conn.execute(
+            f"select count(*) from {table}quiz_attempts where quiz = %s"
+            " and timefinish between %s and %s",
+            (BEING_DELETED["quiz"], start, end),
+        ).fetchone()[0],
+        "f2f": conn.execute(
+            f"select count(*) from {table}facetoface_signups_status as st"
+            f" join {table}facetoface_signups as su on su.id = st.signupid"
+            f" join {table}facetoface_sessions as se on se.id = su.sessionid"
+            " where se.facetoface = %s and st.timecreated between %s and %s",
+            (BEING_DELETED["facetoface"], start, end),
+        ).fetchone()[0],
+    }
 
 
 def _files_runs(defs: dg.Definitions, instance: dg.DagsterInstance, days: list[dt.date]) -> None:
@@ -350,6 +397,8 @@ def test_the_days_exercise_the_feed_rules(delivered):
         f2f = [r for day in DAYS for r in expected[(client_id, "f2f", day)]]
         assert any(r["session_date"] == "" for r in f2f), "a session without dates"
         assert len({r["status"] for r in f2f}) >= 4
+    # The activities being deleted had activity on these days, which the files leave out.
+    assert all(delivered["deleted_activity"].values()), delivered["deleted_activity"]
 
 
 def test_scorm_on_moodle_4_2_and_5_0_gives_the_same_rows_for_the_same_activity(delivered):

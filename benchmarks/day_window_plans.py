@@ -5,7 +5,8 @@ union-view step (views + the replicas' day-window indexes), builds the marts for
 the measured day with dbt, then prints for each feed mart the plan and time of the measured day's
 select (the SQL dbt compiled for it), and which indexes the plan used.
 
-    .venv/bin/python benchmarks/day_window_plans.py [--learners 35000] [--release 4.5] [--keep]
+    .venv/bin/python benchmarks/day_window_plans.py [--learners 67000] [--days 120] [--release 4.5]
+        [--keep [--reuse]] [--history-only] [--verbose]
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--learners", type=int, default=35_000)
+    parser.add_argument("--learners", type=int, default=67_000)
     parser.add_argument("--release", default="4.5", help="Moodle release of the site")
     parser.add_argument(
         "--days",
@@ -195,8 +196,9 @@ def main() -> int:
                 if args.verbose:
                     print("\n".join(plan))
     finally:
+        # The server stops either way; --keep keeps its folder (and the site) for --reuse.
+        stop_postgres(work / "pgdata")
         if not args.keep:
-            stop_postgres(work / "pgdata")
             shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,76 +20,40 @@ from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.course_completions"
 EVERY_DAY = {"min_date": "2000-01-01", "max_date": "2100-01-01"}
 
 
-@dataclass(frozen=True)
-class Site:
-    source: MoodleSource
-    release: str
-
-
 ACME = Site(MoodleSource("acme", "moodle_acme", "mdl_", "Europe/London"), "4.2")
 GLOBEX = Site(MoodleSource("globex", "moodle_globex", "m_", "America/New_York"), "5.0")
-
-# id, username, deleted, suspended; id 1 is the guest user, as Moodle's installer makes it.
-USERS = [
-    (1, "guest", 0, 0),
-    (2, "admin", 0, 0),
-    (3, "alice", 0, 0),
-    (4, "bob@example.org.1790000000", 1, 0),  # deleted: Moodle rewrites the username
-    (5, "carol", 0, 1),  # suspended
-    (6, "dan", 0, 0),
-    (7, "erin", 0, 0),
-]
-# id, format, fullname; id 1 is the site front page.
-COURSES = [(1, "site", "Front page"), (2, "topics", "Fire Safety"), (3, "weeks", "Manual Handling")]
-
-
-def _epoch(local: str, timezone: str, fold: int = 0) -> int:
-    naive = dt.datetime.fromisoformat(local)
-    return int(naive.replace(tzinfo=ZoneInfo(timezone), fold=fold).timestamp())
 
 
 LONDON, NEW_YORK = "Europe/London", "America/New_York"
 # (client, user, course, timecompleted): around local midnight of Europe/London's 25-hour day
 # 2026-10-25 and of ordinary days, in both clients' time zones, plus rows that must never show.
 COMPLETIONS = [
-    ("acme", 3, 2, _epoch("2026-10-25 00:30", LONDON)),
-    ("acme", 5, 2, _epoch("2026-10-24 23:30", LONDON)),  # suspended: included
-    ("acme", 2, 2, _epoch("2026-10-26 00:30", LONDON)),
-    ("acme", 3, 3, _epoch("2026-10-25 23:30", LONDON)),
-    ("acme", 6, 2, _epoch("2026-10-25 01:30", LONDON, fold=1)),  # the second 01:30 (GMT)
-    ("acme", 6, 3, _epoch("2026-06-01 00:00", LONDON)),  # exactly local midnight
-    ("acme", 7, 2, _epoch("2026-05-31 23:59:59", LONDON)),
-    ("acme", 1, 2, _epoch("2026-10-25 10:00", LONDON)),  # guest
-    ("acme", 4, 2, _epoch("2026-10-25 10:00", LONDON)),  # deleted
-    ("acme", 3, 1, _epoch("2026-10-25 10:00", LONDON)),  # site course
+    ("acme", 3, 2, local_epoch("2026-10-25 00:30", LONDON)),
+    ("acme", 5, 2, local_epoch("2026-10-24 23:30", LONDON)),  # suspended: included
+    ("acme", 2, 2, local_epoch("2026-10-26 00:30", LONDON)),
+    ("acme", 3, 3, local_epoch("2026-10-25 23:30", LONDON)),
+    ("acme", 6, 2, local_epoch("2026-10-25 01:30", LONDON, fold=1)),  # the second 01:30 (GMT)
+    ("acme", 6, 3, local_epoch("2026-06-01 00:00", LONDON)),  # exactly local midnight
+    ("acme", 7, 2, local_epoch("2026-05-31 23:59:59", LONDON)),
+    ("acme", 1, 2, local_epoch("2026-10-25 10:00", LONDON)),  # guest
+    ("acme", 4, 2, local_epoch("2026-10-25 10:00", LONDON)),  # deleted
+    ("acme", 3, 1, local_epoch("2026-10-25 10:00", LONDON)),  # site course
     ("acme", 7, 3, None),  # in progress
-    ("globex", 3, 2, _epoch("2026-10-25 00:30", LONDON)),  # 19:30 the day before in New York
-    ("globex", 3, 3, _epoch("2026-10-25 00:00", NEW_YORK)),
-    ("globex", 5, 2, _epoch("2026-10-24 23:59:59", NEW_YORK)),
-    ("globex", 6, 2, _epoch("2026-11-01 01:30", NEW_YORK, fold=1)),  # New York's 25-hour day
-    ("globex", 7, 2, _epoch("2026-06-01 12:00", NEW_YORK)),
-    ("globex", 4, 3, _epoch("2026-06-01 12:00", NEW_YORK)),  # deleted
+    ("globex", 3, 2, local_epoch("2026-10-25 00:30", LONDON)),  # 19:30 the day before in New York
+    ("globex", 3, 3, local_epoch("2026-10-25 00:00", NEW_YORK)),
+    ("globex", 5, 2, local_epoch("2026-10-24 23:59:59", NEW_YORK)),
+    ("globex", 6, 2, local_epoch("2026-11-01 01:30", NEW_YORK, fold=1)),  # New York's 25-hour day
+    ("globex", 7, 2, local_epoch("2026-06-01 12:00", NEW_YORK)),
+    ("globex", 4, 3, local_epoch("2026-06-01 12:00", NEW_YORK)),  # deleted
     ("globex", 2, 2, None),  # in progress
 ]
-
-
-def _user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": username,
-        "deleted": deleted,
-        "suspended": suspended,
-        "idnumber": "" if deleted else f"E{user_id:04d}",
-        "firstname": username.split("@")[0].title(),
-        "lastname": "Smith",
-        "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
-    }
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +69,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 conn,
                 source.moodle_schema,
                 "user",
-                [_user_row(*user) for user in USERS],
+                [user_row(*user) for user in USERS],
                 prefix=source.table_prefix,
             )
             insert_rows(
@@ -187,7 +150,7 @@ def expected_rows(min_date: str, max_date: str) -> list[tuple[Any, ...]]:
         local = dt.datetime.fromtimestamp(completed, ZoneInfo(timezones[client]))
         if not first <= local.date() < end:
             continue
-        user = _user_row(*users[user_id])
+        user = user_row(*users[user_id])
         rows.append(
             (
                 client,

@@ -27,6 +27,7 @@ from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented
 from tests.dbt_support import run_dbt as shared_run_dbt
 
@@ -35,28 +36,10 @@ LONDON, NEW_YORK = "Europe/London", "America/New_York"
 STATUS_TABLE = "facetoface_signups_status"
 
 
-@dataclass(frozen=True)
-class Site:
-    source: MoodleSource
-    release: str
-
-
 ACME = Site(MoodleSource("acme", "moodle_acme", "mdl_", LONDON), "3.11")
 GLOBEX = Site(MoodleSource("globex", "moodle_globex", "m_", NEW_YORK), "4.3")
 SITES = {site.source.client_id: site for site in (ACME, GLOBEX)}
 
-# id, username, deleted, suspended; id 1 is the guest user, as Moodle's installer makes it.
-USERS = [
-    (1, "guest", 0, 0),
-    (2, "admin", 0, 0),
-    (3, "alice", 0, 0),
-    (4, "bob@example.org.1790000000", 1, 0),  # deleted: Moodle rewrites the username
-    (5, "carol", 0, 1),  # suspended
-    (6, "dan", 0, 0),
-    (7, "erin", 0, 0),
-]
-# id, format, fullname; id 1 is the site front page.
-COURSES = [(1, "site", "Front page"), (2, "topics", "Fire Safety"), (3, "weeks", "Manual Handling")]
 # facetoface id -> course, name (the class title)
 ACTIVITIES = {
     1: (2, "Fire Warden Workshop"),
@@ -121,7 +104,7 @@ class Status:
 
     @property
     def epoch(self) -> int:
-        return _epoch(self.local, self.timezone, self.fold)
+        return local_epoch(self.local, self.timezone, self.fold)
 
     @property
     def local_time(self) -> dt.datetime:
@@ -181,24 +164,6 @@ STATUS_NAMES = {
 }
 
 
-def _epoch(local: str, timezone: str, fold: int = 0) -> int:
-    naive = dt.datetime.fromisoformat(local)
-    return int(naive.replace(tzinfo=ZoneInfo(timezone), fold=fold).timestamp())
-
-
-def _user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": username,
-        "deleted": deleted,
-        "suspended": suspended,
-        "idnumber": "" if deleted else f"E{user_id:04d}",
-        "firstname": username.split("@")[0].title(),
-        "lastname": "Smith",
-        "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
-    }
-
-
 def _status_rows(statuses: list[Status]) -> list[dict[str, Any]]:
     """Status rows as the plugin leaves them: all but each signup's newest row superceded."""
     newest: dict[tuple[str, int], Status] = {}
@@ -245,7 +210,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
         for client, site in SITES.items():
             schema, prefix = site.source.moodle_schema, site.source.table_prefix
             create_moodle_tables(conn, schema, site.release, prefix=prefix)
-            _insert(conn, site, "user", [_user_row(*user) for user in USERS])
+            _insert(conn, site, "user", [user_row(*user) for user in USERS])
             _insert(
                 conn,
                 site,
@@ -307,8 +272,8 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 [
                     {
                         "sessionid": s.id,
-                        "timestart": _epoch(start, tz),
-                        "timefinish": _epoch(start, tz) + 3 * 3600,
+                        "timestart": local_epoch(start, tz),
+                        "timefinish": local_epoch(start, tz) + 3 * 3600,
                     }
                     for s in SESSIONS
                     for start in s.starts
@@ -384,14 +349,14 @@ def _row(client: str, report_date: dt.date, status: Status) -> tuple[Any, ...] |
     session = next(s for s in SESSIONS if s.id == session_id)
     course_id, class_title = ACTIVITIES[session.facetoface]
     _, course_format, course_name = next(c for c in COURSES if c[0] == course_id)
-    user = _user_row(*next(u for u in USERS if u[0] == user_id))
+    user = user_row(*next(u for u in USERS if u[0] == user_id))
     if user["deleted"] or user["username"] == "guest" or course_format == "site":
         return None
     if session.facetoface in BEING_DELETED:
         return None
     tz = ZoneInfo(SITES[client].source.timezone)
     starts = [
-        dt.datetime.fromtimestamp(_epoch(start, tz.key), tz).replace(tzinfo=None)
+        dt.datetime.fromtimestamp(local_epoch(start, tz.key), tz).replace(tzinfo=None)
         for start in session.starts
     ]
     session_start = min(starts) if session.datetime_known and starts else None

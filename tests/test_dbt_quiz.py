@@ -24,6 +24,7 @@ from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.quiz_attempts"
@@ -33,28 +34,9 @@ LONDON, NEW_YORK = "Europe/London", "America/New_York"
 ALMOST_ZERO = Decimal("0.000005")  # grade_calculator::ALMOST_ZERO in Moodle's quiz_rescale_grade()
 
 
-@dataclass(frozen=True)
-class Site:
-    source: MoodleSource
-    release: str
-
-
 ACME = Site(MoodleSource("acme", "moodle_acme", "mdl_", LONDON), "4.5")
 GLOBEX = Site(MoodleSource("globex", "moodle_globex", "m_", NEW_YORK), "5.0")
 SITES = {site.source.client_id: site for site in (ACME, GLOBEX)}
-
-# id, username, deleted, suspended; id 1 is the guest user, as Moodle's installer makes it.
-USERS = [
-    (1, "guest", 0, 0),
-    (2, "admin", 0, 0),
-    (3, "alice", 0, 0),
-    (4, "bob@example.org.1790000000", 1, 0),  # deleted: Moodle rewrites the username
-    (5, "carol", 0, 1),  # suspended
-    (6, "dan", 0, 0),
-    (7, "erin", 0, 0),
-]
-# id, format, fullname; id 1 is the site front page.
-COURSES = [(1, "site", "Front page"), (2, "topics", "Fire Safety"), (3, "weeks", "Manual Handling")]
 
 
 @dataclass(frozen=True)
@@ -80,11 +62,6 @@ QUIZZES = [
     Quiz("globex", 1, 2, "Forklift Theory", Decimal(100), Decimal(3), 2, Decimal("66.67")),
     Quiz("globex", 2, 3, "Pallet Drill", Decimal(10), Decimal(10), 1, Decimal(5)),
 ]
-
-
-def _epoch(local: str, timezone: str, fold: int = 0) -> int:
-    naive = dt.datetime.fromisoformat(local)
-    return int(naive.replace(tzinfo=ZoneInfo(timezone), fold=fold).timestamp())
 
 
 @dataclass(frozen=True)
@@ -123,7 +100,7 @@ def _attempt(
     marks = None if sumgrades is None else Decimal(sumgrades)
     if finished is None:
         return Attempt(client, attempt_id, quiz, user, number, state, marks, 0, 0, preview)
-    end = _epoch(finished, timezone, fold)
+    end = local_epoch(finished, timezone, fold)
     if state in ("finished", "submitted"):
         return Attempt(
             client, attempt_id, quiz, user, number, state, marks, end - 1200, end, preview
@@ -159,19 +136,6 @@ ATTEMPTS = [
     _attempt("globex", 7, 2, 6, 1, "abandoned", None, "2026-10-25 10:00"),
     _attempt("globex", 8, 99, 3, 1, "finished", "5", "2026-10-25 11:00"),  # its quiz is gone
 ]
-
-
-def _user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": username,
-        "deleted": deleted,
-        "suspended": suspended,
-        "idnumber": "" if deleted else f"E{user_id:04d}",
-        "firstname": username.split("@")[0].title(),
-        "lastname": "Smith",
-        "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
-    }
 
 
 def _attempt_row(attempt: Attempt) -> dict[str, Any]:
@@ -261,7 +225,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
             create_moodle_tables(
                 conn, source.moodle_schema, site.release, prefix=source.table_prefix
             )
-            insert("user", [_user_row(*user) for user in USERS])
+            insert("user", [user_row(*user) for user in USERS])
             insert(
                 "course",
                 [
@@ -350,7 +314,7 @@ def expected_row(attempt: Attempt, report_date: dt.date) -> tuple[Any, ...] | No
     def local(epoch: int) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(epoch, timezone).replace(tzinfo=None) if epoch else None
 
-    user = _user_row(*users[attempt.user])
+    user = user_row(*users[attempt.user])
     _, _, course_name = courses[quiz.course]
     return (
         attempt.client,
@@ -559,7 +523,7 @@ def test_a_regraded_attempt_is_sent_again_on_the_day_the_new_grade_is_seen(
         # On D + 1: a regrade (recompute_all_attempt_sumgrades() bumps timemodified, not
         # timefinish), a manual grading, and Moodle 5's grading task finishing an attempt
         # submitted on D (in New York) after D was built.
-        seen = _epoch("2026-11-11 09:00", LONDON)
+        seen = local_epoch("2026-11-11 09:00", LONDON)
         _update_attempt(warehouse, REGRADED, sumgrades=Decimal("6.5"), timemodified=seen)
         _update_attempt(warehouse, GRADED_LATER, sumgrades=Decimal("6"), timemodified=seen)
         _update_attempt(

@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -27,6 +26,7 @@ from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from tests.dbt_people import COURSES, USERS, Site, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 
 MART = "marts.scorm_sco_attempts"
@@ -35,29 +35,10 @@ SELECT = "+scorm_sco_attempts"
 LONDON = "Europe/London"
 
 
-@dataclass(frozen=True)
-class Site:
-    source: MoodleSource
-    release: str
-
-
 # The same time zone for both, so that their rows must be identical apart from client_id.
 LEGACY = Site(MoodleSource("acme", "moodle_acme", "mdl_", LONDON), "4.2")
 NORMALISED = Site(MoodleSource("globex", "moodle_globex", "m_", LONDON), "4.3")
 SITES = (LEGACY, NORMALISED)
-
-# id, username, deleted, suspended; id 1 is the guest user, as Moodle's installer makes it.
-USERS = [
-    (1, "guest", 0, 0),
-    (2, "admin", 0, 0),
-    (3, "alice", 0, 0),
-    (4, "bob@example.org.1790000000", 1, 0),  # deleted: Moodle rewrites the username
-    (5, "carol", 0, 1),  # suspended
-    (6, "dan", 0, 0),
-    (7, "erin", 0, 0),
-]
-# id, format, fullname; id 1 is the site front page.
-COURSES = [(1, "site", "Front page"), (2, "topics", "Fire Safety"), (3, "weeks", "Manual Handling")]
 
 
 class Scorm(NamedTuple):
@@ -175,19 +156,6 @@ EARLIER_ELEMENTS = ["cmi.core.exit", "cmi.core.lesson_location", "cmi.interactio
 REVISIT = Track(6, 1, 2, 1, "cmi.core.lesson_status", "completed", "2026-06-02 15:00")
 
 
-def _user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": username,
-        "deleted": deleted,
-        "suspended": suspended,
-        "idnumber": "" if deleted else f"E{user_id:04d}",
-        "firstname": username.split("@")[0].title(),
-        "lastname": "Smith",
-        "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
-    }
-
-
 def _table(site: Site, table: str) -> str:
     return f"{site.source.moodle_schema}.{site.source.table_prefix}{table}"
 
@@ -281,7 +249,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
             create_moodle_tables(
                 conn, source.moodle_schema, site.release, prefix=source.table_prefix
             )
-            _insert(conn, site, "user", [_user_row(*user) for user in USERS])
+            _insert(conn, site, "user", [user_row(*user) for user in USERS])
             _insert(
                 conn,
                 site,
@@ -369,7 +337,7 @@ def expected_rows(tracks: list[Track], first: dt.date, end: dt.date) -> list[tup
         local = dt.datetime.fromtimestamp(max(t.epoch for t in its_tracks), ZoneInfo(LONDON))
         if not first <= local.date() < end:
             continue
-        user = _user_row(*users[user_id])
+        user = user_row(*users[user_id])
         for site in SITES:
             rows.append(
                 (

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import dagster as dg
 
     from orchestration.defs.reruns import FileRun
+    from orchestration.local.postgres import LocalPostgres
 
 
 def _yesterday(timezone: str) -> dt.date:
@@ -34,11 +35,23 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
+def _up_services() -> tuple[LocalPostgres, int]:
+    """Start the local services, then check the clients file with its key files required.
+
+    The demo's key and host-key files are created by `up` itself (provision_sftp), so the file is
+    first loaded without them and loaded again, files required, before anything else runs."""
+    from orchestration.local import services
+
+    started = services.up(load_clients(require_files=False))
+    load_clients()
+    return started
+
+
 def cmd_up(_: argparse.Namespace) -> int:
     from orchestration.local import services
     from orchestration.local.demo import use_demo_dagster_home
 
-    postgres, pid = services.up(load_clients())
+    postgres, pid = _up_services()
     use_demo_dagster_home()
     print(f"postgres: running, socket directory {postgres.host}")
     print(f"sftp:     running (pid {pid}) on 127.0.0.1:{services.sftp_port()}")
@@ -98,13 +111,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.local import services
     from orchestration.local.demo import run_days
 
-    config = load_clients()
+    config = load_clients(require_files=False)
     last = args.last or _yesterday(config.timezone)
     first = args.first or last
     if first > last:
         print(f"--from {first} is after --to {last}", file=sys.stderr)
         return 2
-    services.up(config)
+    _up_services()
     if cmd_generate(argparse.Namespace(first=first, last=last, learners=args.learners)):
         return 1
     from orchestration.defs.reruns import RerunError

@@ -51,6 +51,9 @@ def _valid() -> dict:
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
+    # The host key file globex names, relative to the clients file's folder.
+    (tmp_path / "keys").mkdir(exist_ok=True)
+    (tmp_path / "keys" / "host.pub").write_text(HOST_KEY + "\n")
     path = tmp_path / "clients.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -169,3 +172,90 @@ def test_delivery_retries_default_to_three_from_30_seconds_and_are_bounded(tmp_p
     data = {**_valid(), "delivery_retry_delay_seconds": -1}
     message = _error(tmp_path, data)
     assert "delivery_retry_delay_seconds" in message and "greater than or equal to 0" in message
+
+
+def _second_acme(**sftp: object) -> dict:
+    """A copy of acme under another id and schema, with sftp settings changed as given."""
+    data = _valid()
+    twin = yaml.safe_load(yaml.safe_dump(data["clients"]["acme"]))
+    twin["moodle_schema"] = "moodle_acme_two"
+    twin["sftp"].update(sftp)
+    data["clients"]["acme_two"] = twin
+    return data
+
+
+def test_two_clients_on_the_same_account_and_folder_are_refused(tmp_path):
+    # Same host (in other letters), port, user and folder (once relative to a chrooted login).
+    data = _second_acme(host="SFTP.Example.ORG", port=22, directory="outbound")
+    message = _error(tmp_path, data)
+    assert "clients 'acme' and 'acme_two'" in message
+    assert "sftp.username" in message and "sftp.directory" in message
+    assert "acme@SFTP.Example.ORG:22" in message
+
+
+def test_the_same_account_in_another_folder_or_another_account_is_accepted(tmp_path):
+    load_clients(_write(tmp_path, _second_acme(directory="/outbound/two")))
+    load_clients(_write(tmp_path, _second_acme(username="acme_two")))
+    load_clients(_write(tmp_path, _second_acme(port=2222)))
+
+
+def test_two_clients_reading_one_moodle_schema_are_refused(tmp_path):
+    data = _valid()
+    data["clients"]["globex"]["moodle_schema"] = "moodle_acme"
+    message = _error(tmp_path, data)
+    assert "clients 'acme' and 'globex'" in message
+    assert "moodle_schema 'moodle_acme'" in message
+
+
+@pytest.mark.parametrize(
+    "directory",
+    [
+        "../globex/outbound",
+        "/outbound/../../globex",
+        "/outbound/.",
+        "./outbound",
+        "/outbound/",
+        "//outbound",
+        "/out//bound",
+        "out\\bound",
+        "/out\nbound",
+        "",
+    ],
+)
+def test_a_directory_that_is_not_a_clean_path_is_refused(tmp_path, directory):
+    data = _valid()
+    data["clients"]["acme"]["sftp"]["directory"] = directory
+    message = _error(tmp_path, data)
+    assert "client 'acme': sftp.directory:" in message
+    assert "use a clean path such as '/outbound'" in message
+
+
+@pytest.mark.parametrize("directory", ["/", "/outbound", "/a/b_c-d.e", "outbound"])
+def test_clean_directories_are_accepted(tmp_path, directory):
+    data = _valid()
+    data["clients"]["acme"]["sftp"]["directory"] = directory
+    assert load_clients(_write(tmp_path, data)).clients["acme"].sftp.directory == directory
+
+
+@pytest.mark.parametrize("key", ["private_key_path", "host_key_file"])
+def test_a_missing_key_or_host_key_file_is_refused_at_load(tmp_path, key):
+    data = _valid()
+    sftp = data["clients"]["globex"]["sftp"]
+    if key == "private_key_path":
+        del sftp["password_env"]
+    sftp[key] = "keys/absent"
+    message = _error(tmp_path, data)
+    assert f"client 'globex': sftp.{key}: file {tmp_path / 'keys' / 'absent'} does not exist" in (
+        message
+    )
+    assert "read at delivery time" in message
+    # `ods up` / `ods demo` load first without the files, which they then create.
+    config = load_clients(tmp_path / "clients.yaml", require_files=False)
+    assert getattr(config.clients["globex"].sftp, key) == tmp_path / "keys" / "absent"
+
+
+def test_a_folder_where_a_key_file_should_be_is_refused(tmp_path):
+    data = _valid()
+    data["clients"]["globex"]["sftp"]["host_key_file"] = "keys"
+    assert "client 'globex': sftp.host_key_file: file" in _error(tmp_path, data)
+    assert "is not a file" in _error(tmp_path, data)

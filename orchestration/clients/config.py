@@ -4,12 +4,30 @@ One YAML file holds every client (`ODS_CLIENTS_FILE`, default `config/clients.ya
 validated here when the code location loads, so a wrong entry stops the load with a message that
 names the client, the key and what is allowed; nothing is delivered half-configured. Secrets
 are never in the file, only the names of environment variables or files that hold them.
+
+Set-ups that would leak one client's data to another are refused at load, each naming both
+clients and the key:
+- two clients on the same SFTP account and folder: the same (host, case-insensitive; port;
+  username; directory). A relative directory (`outbound`) is relative to the account's login
+  folder, which on a chrooted account is `/`, so `outbound` and `/outbound` count as the same
+  folder;
+- two clients reading the same `moodle_schema`;
+- an `sftp.directory` that is not a clean path: it must equal its `posixpath.normpath` form, with
+  no `.` or `..` component, no empty component (`//`), no trailing `/` (except `/` itself), no
+  backslash and no control character. Absolute (`/outbound`) and relative (`outbound`, below the
+  login folder) directories are both allowed.
+Files the file names (`sftp.private_key_path`, `sftp.host_key_file`; relative to the clients
+file's folder) must exist and be readable files at load (`load_clients(require_files=False)` skips
+that check, for `ods up` / `ods demo`, which create the demo's keys and load again afterwards).
+Environment variables (`sftp.private_key_env`, `sftp.password_env`) are read at delivery time
+only, as secrets should be: a missing one is a clear error then, not at load.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +39,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -90,6 +109,33 @@ class SftpSettings(_Strict):
     host_key: str | None = None
     host_key_file: Path | None = None
 
+    @field_validator("directory")
+    @classmethod
+    def _clean_directory(cls, directory: str) -> str:
+        return check_directory(directory)
+
+    @field_validator("private_key_path", "host_key_file")
+    @classmethod
+    def _file_exists(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None or not (info.context or {}).get("require_files", True):
+            return path
+        if not path.is_file() or not os.access(path, os.R_OK):
+            state = "is not a file" if path.exists() else "does not exist"
+            if path.is_file():
+                state = "is not readable by this user"
+            raise ValueError(
+                f"file {path} {state} (paths are relative to the clients file's folder; "
+                "`ods up` creates the local demo's keys). Key and password environment "
+                "variables (private_key_env, password_env) are read at delivery time, not at load"
+            )
+        return path
+
+    def account_folder(self) -> tuple[str, int, str, str]:
+        """(host, port, username, directory) normalised: two clients with the same one would
+        share an SFTP folder. A relative directory is below the login folder, which is `/` on a
+        chrooted account, so `outbound` and `/outbound` give the same folder."""
+        return (self.host.lower().rstrip("."), self.port, self.username, self.directory.strip("/"))
+
     @model_validator(mode="after")
     def _one_credential_and_one_host_key(self) -> SftpSettings:
         credentials = [
@@ -143,6 +189,33 @@ def _required_env(client_id: str, name: str, key: str) -> str:
             "set it to the secret before delivering"
         )
     return value
+
+
+def check_directory(directory: str) -> str:
+    """`directory` if it is a clean path (see the module's docstring), else ValueError saying why."""
+    allowed = (
+        "use a clean path such as '/outbound' (from the server's root) or 'outbound' (below the "
+        "login folder), or '/' itself"
+    )
+    if not directory:
+        raise ValueError(f"directory is empty; {allowed}")
+    if "\\" in directory or any(ord(c) < 32 or ord(c) == 127 for c in directory):
+        raise ValueError(
+            f"directory {directory!r} contains a backslash or a control character; {allowed}"
+        )
+    parts = directory.split("/")
+    inner = parts[1:] if directory.startswith("/") else parts
+    if directory != "/" and any(part in (".", "..") for part in inner):
+        raise ValueError(
+            f"directory {directory!r} has a '.' or '..' component, which could lead out of the "
+            f"client's folder; {allowed}"
+        )
+    if directory != "/" and ("" in inner or posixpath.normpath(directory) != directory):
+        raise ValueError(
+            f"directory {directory!r} is not a clean path (an empty component '//' or a trailing "
+            f"'/'); {allowed}"
+        )
+    return directory
 
 
 _HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
@@ -250,6 +323,33 @@ class ClientsConfig(_Strict):
                 )
         return clients
 
+    @model_validator(mode="after")
+    def _nothing_shared_between_clients(self) -> ClientsConfig:
+        problems = []
+        folders: dict[tuple[str, int, str, str], str] = {}
+        schemas: dict[str, str] = {}
+        for client_id, client in self.clients.items():
+            sftp = client.sftp
+            other = folders.setdefault(sftp.account_folder(), client_id)
+            if other != client_id:
+                problems.append(
+                    f"clients {other!r} and {client_id!r}: the same sftp.host, sftp.port, "
+                    f"sftp.username and sftp.directory ({sftp.username}@{sftp.host}:{sftp.port}, "
+                    f"folder {sftp.directory!r}); one client's files would overwrite the "
+                    "other's and each one's retention would delete the other's files. Give each "
+                    "client its own account or folder"
+                )
+            other = schemas.setdefault(client.moodle_schema, client_id)
+            if other != client_id:
+                problems.append(
+                    f"clients {other!r} and {client_id!r}: the same moodle_schema "
+                    f"{client.moodle_schema!r}; one would receive the other's learners. Each "
+                    "client reads its own Moodle replica schema"
+                )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
     def timezone_of(self, client_id: str) -> str:
         return self.clients[client_id].timezone or self.timezone
 
@@ -266,9 +366,9 @@ def _describe(error: ValidationError, path: Path) -> str:
         if len(location) >= 2 and location[0] == "clients":
             where = f"client {location[1]!r}: "
             location = location[2:]
-        key = ".".join(str(part) for part in location) or "(top level)"
+        key = ".".join(str(part) for part in location)
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}{key}: {message}")
+        lines.append(f"  {where}{key}: {message}" if key else f"  {where}{message}")
     return "\n".join(lines)
 
 
@@ -288,8 +388,12 @@ def clients_file_path() -> Path:
     return Path(os.environ.get("ODS_CLIENTS_FILE", DEFAULT_CLIENTS_FILE)).resolve()
 
 
-def load_clients(path: Path | None = None) -> ClientsConfig:
-    """Read and validate the clients file; raises ConfigError with every problem listed."""
+def load_clients(path: Path | None = None, *, require_files: bool = True) -> ClientsConfig:
+    """Read and validate the clients file; raises ConfigError with every problem listed.
+
+    `require_files=False` accepts key and host-key files that do not exist yet: only for `ods up`
+    and `ods demo`, which create the local demo's keys and then load the file again with files
+    required before anything else runs."""
     path = (path or clients_file_path()).resolve()
     if not path.exists():
         raise ConfigError(
@@ -302,6 +406,8 @@ def load_clients(path: Path | None = None) -> ClientsConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"clients file {path} must be a mapping with a 'clients' key")
     try:
-        return ClientsConfig.model_validate(_resolve_paths(raw, path.parent))
+        return ClientsConfig.model_validate(
+            _resolve_paths(raw, path.parent), context={"require_files": require_files}
+        )
     except ValidationError as error:
         raise ConfigError(_describe(error, path)) from None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import threading
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -27,7 +29,16 @@ ACME = Delivery(
     delivered_at="2026-11-28T04:01:02.000003Z",
     run_id="run-1",
 )
-WHERE = {"host": "sftp.acme.example", "port": 22, "username": "ods", "directory": "/outbound"}
+
+
+class Where(TypedDict):
+    host: str
+    port: int
+    username: str
+    directory: str
+
+
+WHERE = Where(host="sftp.acme.example", port=22, username="ods", directory="/outbound")
 
 
 def _ledger(root: Path, client_id: str = "acme") -> Path:
@@ -69,10 +80,17 @@ def test_only_deliveries_to_that_exact_folder_count(tmp_path: Path) -> None:
     record(tmp_path, replace(ACME, file_name="Sub.csv", directory="/outbound/sub"))
 
     assert delivered_sizes(tmp_path, "acme", **WHERE) == {"Completion20261128.csv": {1234}}
-    assert delivered_sizes(tmp_path, "acme", **{**WHERE, "port": 2222}) == {"OtherPort.csv": {1234}}
-    assert delivered_sizes(tmp_path, "acme", **{**WHERE, "directory": "outbound"}) == {
-        "Relative.csv": {1234}
-    }
+    other_port = Where(host="sftp.acme.example", port=2222, username="ods", directory="/outbound")
+    assert delivered_sizes(tmp_path, "acme", **other_port) == {"OtherPort.csv": {1234}}
+    relative = Where(host="sftp.acme.example", port=22, username="ods", directory="outbound")
+    assert delivered_sizes(tmp_path, "acme", **relative) == {"Relative.csv": {1234}}
+
+
+def test_a_folder_reached_through_dot_dot_is_not_assumed_to_be_the_same(tmp_path: Path) -> None:
+    # /data may be a symbolic link on the server, so /data/../outbound need not be /outbound.
+    record(tmp_path, replace(ACME, directory="/data/../outbound"))
+
+    assert delivered_sizes(tmp_path, "acme", **WHERE) == {}
 
 
 @pytest.mark.parametrize(
@@ -80,7 +98,7 @@ def test_only_deliveries_to_that_exact_folder_count(tmp_path: Path) -> None:
     [
         ("SFTP.Acme.Example", "/outbound/", "sftp.acme.example", "/outbound"),
         ("sftp.acme.example", "/outbound", "SFTP.ACME.EXAMPLE", "//outbound/./"),
-        ("sftp.acme.example", "/data/../outbound", "sftp.acme.example", "/outbound//"),
+        ("sftp.acme.example", "/./outbound/", "sftp.acme.example", "/outbound//"),
         ("sftp.acme.example", "", "sftp.acme.example", "."),
         ("sftp.acme.example", "./", "sftp.acme.example", ""),
     ],

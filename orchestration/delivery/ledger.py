@@ -24,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import posixpath
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -171,11 +170,13 @@ def read_deliveries(archive_root: Path, client_id: str) -> Iterator[Delivery]:
 def normalise_directory(directory: str) -> str:
     """One spelling per folder: `/outbound/`, `/outbound//` and `/./outbound` are `/outbound`.
     A relative folder stays relative (it is relative to the account's login folder, which may not
-    be `/`), so `outbound` and `/outbound` are different folders."""
-    normal = posixpath.normpath(directory.strip() or ".")
-    if normal.startswith("//"):
-        normal = "/" + normal.lstrip("/")
-    return normal
+    be `/`), so `outbound` and `/outbound` are different folders; and `..` stays, since
+    `/data/../outbound` is not `/outbound` when `/data` is a symbolic link on the server."""
+    directory = directory.strip()
+    parts = [part for part in directory.split("/") if part not in {"", "."}]
+    if directory.startswith("/"):
+        return "/" + "/".join(parts)
+    return "/".join(parts) or "."
 
 
 def _host_key(host: str) -> str:

@@ -60,11 +60,13 @@ def _mart_planner_settings() -> list[str]:
 
 
 def _site_exists(conn) -> bool:  # type: ignore[no-untyped-def]
-    return bool(
-        conn.execute(
-            "select 1 from information_schema.schemata where schema_name = 'moodle_big'"
-        ).fetchone()
-    )
+    """Whether moodle_big is a site the generator made (it carries the generator's marker)."""
+    from orchestration.moodle.synthetic import SCHEMA_MARKER
+
+    row = conn.execute(
+        "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'moodle_big'"
+    ).fetchone()
+    return row is not None and row[0] == SCHEMA_MARKER
 
 
 def _row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -126,7 +128,7 @@ def main() -> int:
         with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
             reuse = args.keep and args.reuse and _site_exists(conn)
             if not reuse:
-                conn.execute("drop schema if exists moodle_big cascade")
+                # generate_site replaces moodle_big only if the generator made it (its marker).
                 spec = SiteSpec(
                     schema="moodle_big",
                     release=args.release,
@@ -139,7 +141,11 @@ def main() -> int:
                 create_replica_indexes(conn, [(source.moodle_schema, source.table_prefix)])
                 conn.execute("analyze")
             else:
-                # The history build below must be a first build, as on a fresh warehouse.
+                # The history build below must be a first build, as on a fresh warehouse. This
+                # server is the benchmark's own (work/pgdata, started above), never the
+                # warehouse or the demo's database, and its marts are the ones an earlier
+                # --keep run built: dropping them touches nothing else.
+                assert pg.pgdata == work / "pgdata"
                 conn.execute("drop schema if exists marts cascade")
             counts = _row_counts(conn)
         tracking = counts["scorm_scoes_track"] + counts["scorm_scoes_value"]

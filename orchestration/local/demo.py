@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from orchestration.clients import ClientsConfig, load_clients
-from orchestration.moodle.synthetic import SiteSpec, SiteSummary, generate_site
+from orchestration.moodle.synthetic import SiteSpec, SiteSummary, check_replaceable, generate_site
 from orchestration.paths import ods_home
 
 if TYPE_CHECKING:
@@ -28,9 +28,13 @@ HISTORY_DAYS = 7
 def generate_demo_sites(
     conn: psycopg.Connection, config: ClientsConfig, first: dt.date, last: dt.date, learners: int
 ) -> list[SiteSummary]:
-    """One synthetic site per client, with activity from a week before `first` through `last`."""
+    """One synthetic site per client, with activity from a week before `first` through `last`.
+
+    Every client's schema is checked first (UnmarkedSchemaError naming all that the generator did
+    not make), so a refusal leaves every schema as it was, not half the sites regenerated."""
     start = first - dt.timedelta(days=HISTORY_DAYS)
-    summaries = []
+    check_replaceable(conn, [client.moodle_schema for client in config.clients.values()])
+    specs = []
     for seed, (client_id, client) in enumerate(sorted(config.clients.items()), start=1):
         spec = SiteSpec(
             schema=client.moodle_schema,
@@ -42,8 +46,8 @@ def generate_demo_sites(
             days=(last - start).days + 1,
             timezone=config.timezone_of(client_id),
         )
-        summaries.append(generate_site(conn, spec))
-    return summaries
+        specs.append(spec)
+    return [generate_site(conn, spec) for spec in specs]
 
 
 # The demo instance's dagster.yaml (written when absent, or when `ods` wrote it). Runs that the

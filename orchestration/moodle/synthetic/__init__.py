@@ -5,6 +5,10 @@ where the feeds are fragile: the guest user (id 1) and the site course (id 1) th
 skip, a deleted user whose identity Moodle has overwritten, a suspended user who still counts,
 names that exercise CSV quoting and UTF-8, and completions just either side of local midnight.
 
+The generator marks every schema it creates (`SCHEMA_MARKER`, its schema comment) and refuses to
+drop or change an existing schema without that mark (`UnmarkedSchemaError`): a real replica that
+happens to have a client's schema name is never touched.
+
 Everything is derived from `SiteSpec` alone (no wall clock), so a seed always gives the same rows.
 Each area of the site (people, courses, enrolments, completions, ...) is one fill function with its
 own random stream, so adding an area later does not change the rows of the others. Rows go in with
@@ -106,11 +110,17 @@ from orchestration.moodle.synthetic.f2f import (
     F2F_USER_CANCELLED,
     F2F_WAITLISTED,
 )
-from orchestration.moodle.synthetic.generate import generate_site
+from orchestration.moodle.synthetic.generate import (
+    SCHEMA_MARKER,
+    UnmarkedSchemaError,
+    check_replaceable,
+    generate_site,
+)
 from orchestration.moodle.synthetic.rows import insert_rows
 from orchestration.moodle.synthetic.spec import (
     ADMIN_USER_ID,
     GUEST_USER_ID,
+    MIN_LEARNERS,
     SITE_COURSE_ID,
     STUDENT_ROLE_ID,
     SiteSpec,
@@ -129,10 +139,14 @@ __all__ = [
     "F2F_USER_CANCELLED",
     "F2F_WAITLISTED",
     "GUEST_USER_ID",
+    "MIN_LEARNERS",
+    "SCHEMA_MARKER",
     "SITE_COURSE_ID",
     "STUDENT_ROLE_ID",
     "SiteSpec",
     "SiteSummary",
+    "UnmarkedSchemaError",
+    "check_replaceable",
     "generate_site",
     "insert_rows",
 ]

@@ -1,8 +1,13 @@
-"""`generate_site`: the fill functions, in their fixed order, in one transaction."""
+"""`generate_site`: the fill functions, in their fixed order, in one transaction.
+
+Only what the generator made can be replaced: every schema it creates carries `SCHEMA_MARKER` as
+its comment (`COMMENT ON SCHEMA`, in the same transaction), and an existing schema without it (a
+client's real replica, say) is never dropped or changed: `UnmarkedSchemaError`, nothing done.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -22,16 +27,65 @@ from orchestration.moodle.synthetic.quiz import _fill_quizzes
 from orchestration.moodle.synthetic.scorm import _fill_scorm
 from orchestration.moodle.synthetic.spec import SiteSpec, SiteSummary, _Site
 
+SCHEMA_MARKER = (
+    "Synthetic Moodle site made by the Outbound Data Sync synthetic Moodle generator "
+    "(orchestration.moodle.synthetic); `ods generate` may drop and replace it."
+)
+
+
+class UnmarkedSchemaError(RuntimeError):
+    """A schema the generator would replace exists and was not made by it; nothing was changed."""
+
+
+def unmarked_schemas(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> list[str]:
+    """Those of `schemas` that exist without the generator's marker, in the order given."""
+    wanted = list(dict.fromkeys(schemas))
+    rows = conn.execute(
+        "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace"
+        " where nspname = any(%s)",
+        (wanted,),
+    ).fetchall()
+    comments = dict(rows)
+    return [name for name in wanted if name in comments and comments[name] != SCHEMA_MARKER]
+
+
+def check_replaceable(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> None:
+    """UnmarkedSchemaError naming every schema (and the database) the generator did not make.
+
+    Schemas that do not exist, or that carry the marker, may be (re)generated."""
+    refused = unmarked_schemas(conn, schemas)
+    if not refused:
+        return
+    row = conn.execute("select current_database()").fetchone()
+    database = row[0] if row else "?"
+    names = ", ".join(repr(name) for name in refused)
+    raise UnmarkedSchemaError(
+        f"schema {names} in database {database!r} was not made by the synthetic Moodle "
+        "generator (it has no generator comment), so it is not dropped or changed; nothing was "
+        "changed. It may be a real Moodle replica: point PG* at another database (unset them "
+        "for the embedded local one), or use other moodle_schema names in the clients file "
+        "(ODS_CLIENTS_FILE)"
+    )
+
 
 def generate_site(conn: psycopg.Connection[Any], spec: SiteSpec) -> SiteSummary:
     """Replace `spec.schema` with a freshly generated site, in one transaction.
 
-    The schema is dropped with `cascade`: views that other schemas built on its tables go too and
-    must be recreated by whoever made them.
+    A schema that does not exist is created; one the generator made (its comment is
+    `SCHEMA_MARKER`) is dropped with `cascade` and made again: views that other schemas built on
+    its tables go too and must be recreated by whoever made them. Any other existing schema is
+    refused with `UnmarkedSchemaError`, and nothing is changed.
     """
     with conn.transaction():
         schema = sql.Identifier(spec.schema)
+        # Lock out a concurrent generator between the check and the drop (transaction-scoped).
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"ods-generate:{spec.schema}",))
+        check_replaceable(conn, [spec.schema])
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(schema))
+        conn.execute(sql.SQL("create schema {}").format(schema))
+        conn.execute(
+            sql.SQL("comment on schema {} is {}").format(schema, sql.Literal(SCHEMA_MARKER))
+        )
         create_moodle_tables(conn, spec.schema, spec.release, prefix=spec.prefix, indexes=False)
         site = _Site(conn, spec)
         for fill in _FILLS:

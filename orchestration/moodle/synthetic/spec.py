@@ -27,6 +27,8 @@ GUEST_USER_ID = 1
 ADMIN_USER_ID = 2
 SITE_COURSE_ID = 1
 STUDENT_ROLE_ID = 5
+# The fewest learners a site can have: the named edge-case learners of the scripted stories.
+MIN_LEARNERS = len(_NAMED_LEARNERS)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,9 @@ class SiteSpec:
     def __post_init__(self) -> None:
         release_key(self.release)
         ZoneInfo(self.timezone)
-        if self.learners < len(_NAMED_LEARNERS):
+        if self.learners < MIN_LEARNERS:
             raise ValueError(
-                f"learners must be at least {len(_NAMED_LEARNERS)} (the named edge-case learners), "
+                f"learners must be at least {MIN_LEARNERS} (the named edge-case learners), "
                 f"got {self.learners}"
             )
         if self.courses < 1 or self.days < 1:

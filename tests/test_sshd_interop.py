@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.delivery import ledger
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.delivery.retention import RetentionReport, prune_remote
 from orchestration.delivery.sftp import (
@@ -22,6 +24,7 @@ from orchestration.delivery.sftp import (
     deliver_file,
     open_sftp,
 )
+from orchestration.delivery.temporary_names import temporary_name
 from tests.sshd_support import OpenSshServer, skip_reason, start_sshd
 
 _SKIP_REASON = skip_reason()
@@ -136,22 +139,70 @@ def test_openssh_refuses_a_key_not_authorized_for_the_user(
     assert _names(folder) == []
 
 
-def test_retention_over_openssh_removes_only_expired_feed_files_after_delivery(
+def _record(archive: Path, target: SftpTarget, name: str, size: int) -> None:
+    ledger.record(
+        archive,
+        ledger.Delivery(
+            client_id=target.client_id,
+            feed="completion",
+            activity_day="2026-01-01",
+            file_name=name,
+            host=target.host,
+            port=target.port,
+            username=target.username,
+            directory=target.directory,
+            bytes=size,
+            sha256="0" * 64,
+            delivered_at="2026-01-02T04:00:00.000000Z",
+        ),
+    )
+
+
+def test_retention_over_openssh_removes_only_our_expired_feed_files_after_delivery(
     target: SftpTarget, folder: Path, tmp_path: Path
 ) -> None:
+    archive = tmp_path / "archive"
     # Written by root here; the SFTP user may still remove them because it owns the folder.
     for name in ["Completion20261101.csv", "Completion20261128.csv", "Quiz20261001.csv", "x.txt"]:
         (folder / name).write_text(name)
+    for name in ["Completion20261101.csv", "Completion20261128.csv"]:  # delivered by us earlier
+        _record(archive, target, name, (folder / name).stat().st_size)
+    (folder / "Completion20261102.csv").write_text("the client's own")  # never delivered by us
+    stale = temporary_name("Completion20261120.csv")  # an upload of ours that crashed
+    (folder / stale).write_text("partial")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(folder / stale, (two_days_ago, two_days_ago))
     local = _csv_file(tmp_path / "Completion20261226.csv", 1_000, b"a")
 
     with open_sftp(target) as session:
-        session.deliver(local, "Completion20261226.csv")
-        dry = prune_remote(session, target.directory, ["Completion"], TODAY, 28, dry_run=True)
-        report = prune_remote(session, target.directory, ["Completion"], TODAY, 28)
+        receipt = session.deliver(local, "Completion20261226.csv")
+        _record(archive, target, "Completion20261226.csv", receipt.bytes)
+        delivered = ledger.delivered_sizes(
+            archive,
+            "acme",
+            host=target.host,
+            port=target.port,
+            username=target.username,
+            directory=target.directory + "/",
+        )
+        dry = prune_remote(
+            session, target.directory, ["Completion"], TODAY, 28, dry_run=True, delivered=delivered
+        )
+        report = prune_remote(
+            session, target.directory, ["Completion"], TODAY, 28, delivered=delivered
+        )
 
-    assert dry == RetentionReport(deleted=["Completion20261101.csv"], kept=2, dry_run=True)
-    assert report == RetentionReport(deleted=["Completion20261101.csv"], kept=2, dry_run=False)
+    expected = RetentionReport(
+        deleted=["Completion20261101.csv"],
+        kept=2,
+        dry_run=False,
+        foreign=["Completion20261102.csv"],
+        temporaries_removed=[stale],
+    )
+    assert dry == replace(expected, dry_run=True)
+    assert report == expected
     assert _names(folder) == [
+        "Completion20261102.csv",
         "Completion20261128.csv",
         "Completion20261226.csv",
         "Quiz20261001.csv",

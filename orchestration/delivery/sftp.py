@@ -1,10 +1,12 @@
 """Deliver files to a client's SFTP folder with paramiko: pinned host key, upload, verify, rename.
 
-The client must never see a partial file, and only a server holding the pinned host key may
-receive one. Each file is uploaded under a hidden temporary name in the same folder (not ending in
-`.csv`, so a client's pickup job ignores it), its size is checked by `stat` on that temporary name,
-and only then is it renamed onto the final name. The final name is never `stat`ed: some servers move
-files away as soon as they arrive, and paramiko's confirm-after-put then fails with "No such file"
+The client must never see a partial or corrupt file, and only a server holding the pinned host key
+may receive one. Each file is uploaded under a hidden temporary name unique to the attempt
+(`delivery.temporary_names`: two deliveries of one file at once never write into each other's
+temporary file), its size is checked by `stat` and its content by reading it back and comparing
+sha256 with the bytes sent (SFTP has no standard server-side hash: OpenSSH offers none), and only
+then is it renamed onto the final name. The final name is never `stat`ed: some servers move files
+away as soon as they arrive, and paramiko's confirm-after-put then fails with "No such file"
 although the file arrived (paramiko/paramiko#1374).
 
 The size check is also the only way a failed write shows up: paramiko discards the server's replies
@@ -14,6 +16,8 @@ server's error (pyinfra-dev/pyinfra#124; measured here with the local server's `
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import logging
 import os
@@ -30,6 +34,7 @@ from paramiko.sftp import CMD_INIT, CMD_VERSION
 from paramiko.ssh_exception import IncompatiblePeer
 
 from orchestration.delivery.keys import fingerprint, parse_public_key_line
+from orchestration.delivery.temporary_names import temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +72,12 @@ class SftpTarget:
 
 @dataclass(frozen=True)
 class DeliveryReceipt:
-    """What landed: the final remote path, its size, and how long upload and rename took."""
+    """What landed: the final remote path, its size and sha256 (of the bytes sent, equal to what
+    the server held under the temporary name before the rename), and how long it all took."""
 
     remote_path: str
     bytes: int
+    sha256: str
     seconds: float
 
 
@@ -103,31 +110,44 @@ class SftpDelivery:
         self.target = target
         self._ssh: paramiko.SSHClient | None = None
         self._sftp: _SftpClient | None = None
+        # Temporary files a failed attempt could not remove (its connection was gone): removed
+        # once connected again; retention removes any left by a process that died.
+        self._left_behind: list[str] = []
 
-    def deliver(self, local_path: Path, remote_name: str) -> DeliveryReceipt:
-        """Upload `local_path` as `<directory>/<remote_name>`, replacing any file of that name."""
+    def deliver(
+        self, local_path: Path, remote_name: str, *, expected_sha256: str | None = None
+    ) -> DeliveryReceipt:
+        """Upload `local_path` as `<directory>/<remote_name>`, replacing any file of that name.
+
+        With `expected_sha256` (the archive's record of the file), bytes that hash otherwise are
+        never renamed into place: the file changed on its way from the archive.
+        """
         _check_remote_name(remote_name)
         started = time.monotonic()
         final_path = self.target.remote_path(remote_name)
-        temp_path = self.target.remote_path(f".{remote_name}.part")
+        temp_path = self.target.remote_path(temporary_name(remote_name))
         with self._open_local(local_path, remote_name) as local_file:
             sftp = self._connected(remote_name)
+            self._remove_left_behind(sftp)
             try:
-                size = _upload(sftp, local_file, temp_path)
+                size, sha256 = _upload(sftp, local_file, temp_path)
+                if expected_sha256 is not None and sha256 != expected_sha256:
+                    raise _ChangedLocally(local_path, expected_sha256, sha256)
                 _replace(sftp, temp_path, final_path)
             except Exception as error:
-                failure = self._explain(error, sftp, remote_name)
+                failure = self._explain(error, sftp, remote_name, temp_path)
                 self._discard(sftp, temp_path, failure)
                 if _connection_lost(self._ssh, sftp, error):
                     # The transport may not know yet; the next delivery must connect afresh.
                     self.close()
                 raise failure from error
-        receipt = DeliveryReceipt(final_path, size, time.monotonic() - started)
+        receipt = DeliveryReceipt(final_path, size, sha256, time.monotonic() - started)
         log.info(
-            "client %s: delivered %s (%d bytes, %.2f s) to %s:%s",
+            "client %s: delivered %s (%d bytes, sha256 %s, %.2f s) to %s:%s",
             self.target.client_id,
             remote_name,
             receipt.bytes,
+            receipt.sha256,
             receipt.seconds,
             self.target.server,
             final_path,
@@ -178,7 +198,9 @@ class SftpDelivery:
             ) from error
         return self._sftp
 
-    def _explain(self, error: Exception, sftp: _SftpClient, remote_name: str) -> DeliveryError:
+    def _explain(
+        self, error: Exception, sftp: _SftpClient, remote_name: str, temp_path: str
+    ) -> DeliveryError:
         directory = self.target.directory
         if _connection_lost(self._ssh, sftp, error):
             return _failure(
@@ -186,6 +208,17 @@ class SftpDelivery:
                 remote_name,
                 f"the connection was lost during the upload ({error or type(error).__name__})",
                 "Delivery is retried; if it keeps failing, check the network and the server.",
+                retryable=True,
+            )
+        if isinstance(error, _ChangedLocally):
+            return _failure(self.target, remote_name, str(error), error.remedy)
+        if isinstance(error, _CorruptUpload):
+            return _failure(
+                self.target,
+                remote_name,
+                str(error),
+                "Nothing was renamed into place; delivery is retried. If it keeps happening, "
+                "something on the server alters files as they arrive.",
                 retryable=True,
             )
         if isinstance(error, _IncompleteUpload):
@@ -208,16 +241,17 @@ class SftpDelivery:
             return _failure(
                 self.target,
                 remote_name,
-                f"the temporary file .{remote_name}.part vanished before it was renamed",
+                f"the temporary file {posixpath.basename(temp_path)} vanished before it was "
+                "renamed",
                 "A process on the server that moves arriving files must leave hidden "
                 "*.part files alone; delivery is retried.",
                 retryable=True,
             )
-        if isinstance(error, PermissionError):
+        if is_permission_refusal(error):
             return _failure(
                 self.target,
                 remote_name,
-                f"permission denied writing in {directory}",
+                f"permission denied writing in {directory} ({error})",
                 f"Ask the server's administrator to let {self.target.username} write there.",
             )
         return _failure(
@@ -228,6 +262,12 @@ class SftpDelivery:
             retryable=True,
         )
 
+    def _remove_left_behind(self, sftp: _SftpClient) -> None:
+        while self._left_behind:
+            with suppress(OSError, EOFError, paramiko.SSHException):
+                sftp.remove(self._left_behind[-1])
+            self._left_behind.pop()
+
     def _discard(self, sftp: _SftpClient, temp_path: str, failure: DeliveryError) -> None:
         """Remove the temporary file; if that fails too, say so on the error rather than hide it."""
         try:
@@ -235,9 +275,10 @@ class SftpDelivery:
         except FileNotFoundError:
             pass
         except Exception as cleanup_error:
+            self._left_behind.append(temp_path)
             failure.add_note(
                 f"The temporary file {temp_path} may remain ({cleanup_error or 'no connection'}); "
-                "it is hidden, does not end in .csv, and the next delivery overwrites it."
+                "it is hidden, does not end in .csv, and retention removes it once it is a day old."
             )
         if not _is_alive(self._ssh):
             self.close()
@@ -274,20 +315,85 @@ def _check_remote_name(remote_name: str) -> None:
         raise ValueError(f"remote file name {remote_name!r} must be a plain, visible file name")
 
 
-def _upload(sftp: _SftpClient, local_file: io.BufferedReader, temp_path: str) -> int:
-    """Upload to `temp_path` and check the server holds as many bytes as the local file has."""
+def is_permission_refusal(error: BaseException) -> bool:
+    """Whether the server refused for lack of permission. OpenSSH sends EACCES and EPERM as
+    "permission denied" (paramiko's PermissionError), but other servers send EPERM as a plain
+    failure whose only trace is its text, "Operation not permitted" (asyncssh does): retrying
+    that would not help, and "check free space" would send the operator the wrong way."""
+    if isinstance(error, PermissionError):
+        return True
+    if not isinstance(error, OSError) or error.errno not in (None, errno.EPERM, errno.EACCES):
+        return False
+    text = str(error).lower()
+    return "operation not permitted" in text or "permission denied" in text
+
+
+# Reading back costs a second transfer of the file over the same connection; 1 MiB reads with
+# paramiko's prefetch keep that close to the upload's own speed.
+READ_BACK_CHUNK_BYTES = 1 << 20
+
+
+class _HashingReader:
+    """The local file as paramiko's `putfo` reads it, hashing every byte on its way out."""
+
+    def __init__(self, file: io.BufferedReader) -> None:
+        self._file = file
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return data
+
+
+def _upload(sftp: _SftpClient, local_file: io.BufferedReader, temp_path: str) -> tuple[int, str]:
+    """Upload to `temp_path`, then check the server holds exactly the bytes sent: as many (stat)
+    and the same (read back, sha256). Returns (bytes, sha256 of what was sent)."""
     expected = os.fstat(local_file.fileno()).st_size
-    sftp.putfo(local_file, temp_path, file_size=expected, confirm=False)
+    sent = _HashingReader(local_file)
+    sftp.putfo(sent, temp_path, file_size=expected, confirm=False)  # type: ignore[arg-type]
     received = sftp.stat(temp_path).st_size
-    if received != expected:
-        raise _IncompleteUpload(received, expected)
-    return expected
+    if received != sent.bytes:
+        raise _IncompleteUpload(received, sent.bytes)
+    sent_sha256 = sent.sha256.hexdigest()
+    held_sha256 = _remote_sha256(sftp, temp_path, sent.bytes)
+    if held_sha256 != sent_sha256:
+        raise _CorruptUpload(sent_sha256, held_sha256)
+    return sent.bytes, sent_sha256
+
+
+def _remote_sha256(sftp: _SftpClient, remote_path: str, size: int) -> str:
+    digest = hashlib.sha256()
+    with sftp.open(remote_path, "rb") as remote:
+        remote.prefetch(size)
+        while chunk := remote.read(READ_BACK_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class _IncompleteUpload(Exception):
     def __init__(self, received: int | None, expected: int) -> None:
         held = "an unknown number" if received is None else str(received)
         super().__init__(f"the server holds {held} of the {expected} bytes sent")
+
+
+class _CorruptUpload(Exception):
+    def __init__(self, sent: str, held: str) -> None:
+        super().__init__(
+            f"the temporary file on the server reads back with sha256 {held}, "
+            f"not the {sent} of the bytes sent"
+        )
+
+
+class _ChangedLocally(Exception):
+    def __init__(self, local_path: Path, recorded: str, sent: str) -> None:
+        super().__init__(
+            f"the archived file {local_path} hashed to sha256 {sent} while it was sent, but the "
+            f"archive records {recorded}; nothing was renamed into place"
+        )
+        self.remedy = "Rebuild the file (`ods rebuild`) and deliver it again."
 
 
 def _replace(sftp: _SftpClient, temp_path: str, final_path: str) -> None:

@@ -9,6 +9,7 @@ under a timestamped name first, so nothing made is ever lost.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -71,6 +72,35 @@ def read(path: Path) -> ArchivedFile | None:
     if not path.exists() or not manifest.exists():
         return None
     return ArchivedFile(**json.loads(manifest.read_text()), path=path)
+
+
+class ArchiveMismatch(ValueError):
+    """An archived file's bytes are not the ones its manifest records: it was damaged or replaced
+    after it was made, so it must not be sent."""
+
+
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def verify(made: ArchivedFile) -> ArchivedFile:
+    """Check the archived file against its manifest (size and sha256) before it is sent; raise
+    ArchiveMismatch naming the file, both sizes or hashes and how to make it again."""
+    digest = hashlib.sha256()
+    size = 0
+    with made.path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    found = digest.hexdigest()
+    if size == made.bytes and found == made.sha256:
+        return made
+    raise ArchiveMismatch(
+        f"the archived file {made.path} is not the file that was made: it has {size} bytes "
+        f"with sha256 {found}, but its manifest records {made.bytes} bytes with sha256 "
+        f"{made.sha256}; nothing was sent. Make it again from the marts with "
+        f"`ods rebuild --client {made.client_id} --feed {made.feed} --from {made.activity_day}` "
+        "(or materialize the feed's file asset for that partition), then deliver it."
+    )
 
 
 def now_utc() -> str:

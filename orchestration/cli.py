@@ -93,13 +93,18 @@ def cmd_parse(_: argparse.Namespace) -> int:
     return subprocess.run([str(dbt), *args], check=False).returncode
 
 
+GENERATE_DOING = "generate synthetic Moodle schemas"
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Synthetic sites need only the clients' schemas: key files are not required here."""
     from orchestration import warehouse
     from orchestration.local.demo import generate_demo_sites
 
-    config = load_clients()
+    config = load_clients(require_files=False)
     last = args.last or _yesterday(config.timezone)
     first = args.first or last
+    warehouse.check_database_confirmed(args.database, GENERATE_DOING)
     with warehouse.connect(autocommit=True) as conn:
         for site in generate_demo_sites(conn, config, first, last, args.learners):
             counts = ", ".join(f"{t} {n}" for t, n in sorted(site.row_counts.items()) if n)
@@ -108,6 +113,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration import warehouse
     from orchestration.local import services
     from orchestration.local.demo import run_days
 
@@ -117,14 +123,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if first > last:
         print(f"--from {first} is after --to {last}", file=sys.stderr)
         return 2
+    warehouse.check_database_confirmed(args.database, GENERATE_DOING + " and run the demo")
     _up_services()
-    if cmd_generate(argparse.Namespace(first=first, last=last, learners=args.learners)):
+    generate = argparse.Namespace(
+        first=first, last=last, learners=args.learners, database=args.database
+    )
+    if cmd_generate(generate):
         return 1
-    from orchestration.defs.reruns import RerunError
+    from orchestration.defs.reruns import RunFailed
 
     try:
         runs = run_days(first, last)
-    except RerunError as error:
+    except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed = [run for run in runs if not run.success]
@@ -200,6 +210,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     except reruns.RerunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except reruns.RunFailed as error:  # the marts run ran and failed: no file was sent
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return _report(runs, config.clients[args.client].sftp.username)
 
 
@@ -221,7 +234,24 @@ def _report(runs: list[FileRun], username: str) -> int:
     return 1 if failed else 0
 
 
+def _learners(text: str) -> int:
+    from orchestration.moodle.synthetic import MIN_LEARNERS
+
+    try:
+        learners = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if learners < MIN_LEARNERS:
+        raise argparse.ArgumentTypeError(
+            f"{learners} is too few: a site has at least {MIN_LEARNERS} learners "
+            "(the named learners of the scripted cases)"
+        )
+    return learners
+
+
 def _parser() -> argparse.ArgumentParser:
+    from orchestration.moodle.synthetic import MIN_LEARNERS
+
     parser = argparse.ArgumentParser(
         prog="ods",
         description="Outbound Data Sync: nightly per-client CSV feeds from Moodle over SFTP.",
@@ -244,7 +274,17 @@ def _parser() -> argparse.ArgumentParser:
             "--to", dest="last", type=_date, help="last day (default: yesterday, local time)"
         )
         command.add_argument(
-            "--learners", type=int, default=40, help="learners per site (default: %(default)s)"
+            "--learners",
+            type=_learners,
+            default=40,
+            help=f"learners per site, at least {MIN_LEARNERS} (default: %(default)s)",
+        )
+        command.add_argument(
+            "--database",
+            metavar="NAME",
+            help="write to the database the PG* variables name, which must be called NAME "
+            "(default: only the embedded local database; PG* unset). Schemas that the "
+            "generator did not make are never dropped or changed",
         )
     for name, text in (
         ("resend", "deliver a client's archived files again, byte for byte, without rebuilding"),
@@ -276,10 +316,16 @@ HANDLERS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done; 1 something ran and failed (a run, a delivery); 2 the request was
+    refused before anything ran (usage, clients file, database, schema, local service)."""
+    from orchestration.local.services import ServiceError
+    from orchestration.moodle.synthetic import UnmarkedSchemaError
+    from orchestration.warehouse import DatabaseRefused
+
     args = _parser().parse_args(argv)
     try:
         return HANDLERS[args.command](args)
-    except ConfigError as error:
+    except (ConfigError, DatabaseRefused, UnmarkedSchemaError, ServiceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

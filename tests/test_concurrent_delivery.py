@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.delivery.sftp import DeliveryReceipt, SftpTarget, open_sftp
+from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import final_name_of
 from orchestration.local.sftp_server import LocalSftpServer
 from tests.throttling_proxy import ThrottlingProxy
@@ -110,7 +110,10 @@ def test_two_deliveries_of_one_file_at_once_never_expose_a_file_that_differs_fro
         watcher.join(30)
 
     assert not errors, errors
-    assert {label: r.sha256 for label, r in receipts.items()} == {"fast": expected, "slow": expected}
+    assert {label: r.sha256 for label, r in receipts.items()} == {
+        "fast": expected,
+        "slow": expected,
+    }
     assert seen, "the watcher never saw the final file"
     assert set(seen) == {expected}, f"{sum(s != expected for s in seen)} of {len(seen)} looks bad"
     assert _sha256(final) == expected
@@ -142,9 +145,12 @@ def test_a_file_that_changes_between_the_archive_record_and_the_upload_is_never_
         host_key=server.host_key_line(),
         private_key=key.read_text(),
     )
-    with server, open_sftp(_on_port(target, server.port)) as session:
-        with pytest.raises(Exception, match="archive records") as refused:
-            session.deliver(archived, NAME, expected_sha256=recorded)
+    with (
+        server,
+        open_sftp(_on_port(target, server.port)) as session,
+        pytest.raises(DeliveryError, match="archive records") as refused,
+    ):
+        session.deliver(archived, NAME, expected_sha256=recorded)
 
     assert recorded in str(refused.value)
     assert list(folder.iterdir()) == []

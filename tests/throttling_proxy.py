@@ -7,6 +7,7 @@ without touching our own code. Bytes from the client to the server are passed on
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -37,10 +38,8 @@ class ThrottlingProxy:
     ) -> None:
         self._stopping.set()
         for sock in [self._listener, *self._sockets]:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         for thread in self._threads:
             thread.join(5)
@@ -75,7 +74,5 @@ class ThrottlingProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

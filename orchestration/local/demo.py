@@ -67,14 +67,16 @@ concurrency:
 
 
 def use_demo_dagster_home() -> None:
-    """Point DAGSTER_HOME at `.ods/dagster` unless it is set, with the demo's dagster.yaml."""
+    """Point DAGSTER_HOME at `.ods/dagster` unless it is set (not empty), with the demo's
+    dagster.yaml."""
     home = ods_home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     current = settings.read_text() if settings.exists() else ""
     if not current.strip() or current.startswith(DEMO_DAGSTER_YAML.splitlines()[0]):
         settings.write_text(DEMO_DAGSTER_YAML)
-    os.environ.setdefault("DAGSTER_HOME", str(home))
+    if not os.environ.get("DAGSTER_HOME"):  # unset or empty
+        os.environ["DAGSTER_HOME"] = str(home)
 
 
 def run_days(first: dt.date, last: dt.date) -> list[FileRun]:

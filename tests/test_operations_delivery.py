@@ -16,7 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +36,8 @@ from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB, SFTP_HOST_TAG
 from orchestration.defs.partitions import client_day_key
 from orchestration.defs.reruns import STARTED_BY_TAG
+from orchestration.delivery import ledger
+from orchestration.delivery.client_day_lock import one_delivery_at_a_time
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.local.sftp_server import LocalSftpServer
 from orchestration.moodle.synthetic import SiteSpec, generate_site
@@ -88,13 +93,15 @@ def file_name(day: dt.date) -> str:
     return f"Completion{day + dt.timedelta(days=1):%Y%m%d}.csv"
 
 
-# acme's folder before the night: feed files 29 and 28 days older than the first file (the
-# second is exactly at the limit for the first night, one day past it for the second), a file dated
-# in the future, another feed's old file, and the client's own file: only the first two may go.
+# acme's folder before the night: feed files we delivered 29 and 28 days before the first file
+# (the second is exactly at the limit for the first night, one day past it for the second), an
+# expired file of the feed's name that we never delivered there (the client's own copy), a file
+# dated in the future, another feed's old file, and the client's notes: only the first two may go.
 FIRST_FILE_DATE = DAYS[0] + dt.timedelta(days=1)
 EXPIRED = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=29):%Y%m%d}.csv"
 AT_THE_LIMIT = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=28):%Y%m%d}.csv"
-KEPT_FOREIGN = ["Completion20991231.csv", "Quiz20250101.csv", "notes.txt"]
+NOT_OURS = f"Completion{FIRST_FILE_DATE - dt.timedelta(days=40):%Y%m%d}.csv"
+KEPT_FOREIGN = [NOT_OURS, "Completion20991231.csv", "Quiz20250101.csv", "notes.txt"]
 RETRIES = 2
 
 
@@ -110,6 +117,8 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     for name in [EXPIRED, AT_THE_LIMIT, *KEPT_FOREIGN]:
         (folders["acme"] / name).write_text("old\r\n")
     server.start()
+    for name in [EXPIRED, AT_THE_LIMIT]:
+        _record_as_ours(tmp / "archive", "acme", server.port, name)
     wrong_host_key = generate_key_pair(tmp / "keys" / "not_the_server", "not the server")
     clients = {
         name: client_entry(
@@ -178,6 +187,27 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             state["deadline_after"] = {c: _deadline(state, c, LAST) for c in ("acme", "umbrella")}
             yield state
     server.stop()
+
+
+def _record_as_ours(archive_root: Path, client_id: str, port: int, name: str) -> None:
+    """Enter a file placed in a client's folder by the test in the ledger of deliveries, as an
+    earlier night's delivery of ours would have."""
+    ledger.record(
+        archive_root,
+        ledger.Delivery(
+            client_id=client_id,
+            feed="completion",
+            activity_day="2026-01-01",
+            file_name=name,
+            host="127.0.0.1",
+            port=port,
+            username=client_id,
+            directory="/outbound",
+            bytes=len(b"old\r\n"),
+            sha256=hashlib.sha256(b"old\r\n").hexdigest(),
+            delivered_at="2026-01-02T05:00:00.000000Z",
+        ),
+    )
 
 
 def _closed_port() -> int:
@@ -343,17 +373,25 @@ def test_a_missing_key_variable_is_a_clear_error_and_not_retried(night):
     assert list(night["folders"]["initech"].iterdir()) == []
 
 
-def test_retention_removes_expired_feed_files_and_lists_them(night):
+def test_retention_removes_our_expired_feed_files_and_lists_them(night):
     deleted = [_delivery_metadata(_run(night, "acme", day))["retention_deleted"] for day in DAYS]
     assert deleted == [[EXPIRED], [AT_THE_LIMIT], []]
     remaining = {p.name for p in night["folders"]["acme"].iterdir()}
     assert remaining == {*KEPT_FOREIGN, *(file_name(day) for day in DAYS)}
-    assert _delivery_metadata(_run(night, "acme", LAST))["retention_kept"] == 4
+    # Ours kept: the three files of the night (the future-dated one is not ours).
+    assert _delivery_metadata(_run(night, "acme", LAST))["retention_kept"] == 3
+
+
+def test_retention_leaves_an_expired_file_of_the_feeds_name_that_it_never_delivered(night):
+    for day in DAYS:
+        assert _delivery_metadata(_run(night, "acme", day))["retention_foreign"] == [NOT_OURS]
+    assert (night["folders"]["acme"] / NOT_OURS).read_bytes() == b"old\r\n"
 
 
 def test_a_retention_dry_run_lists_expired_files_without_removing_them(night):
     old = "Completion20260101.csv"
     (night["folders"]["globex"] / old).write_text("old\r\n")
+    _record_as_ours(night["tmp"] / "archive", "globex", night["server"].port, old)
     result = (
         night["defs"]
         .resolve_job_def("completion_files_job")
@@ -377,6 +415,7 @@ def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_
     folder = night["folders"]["acme"]
     expired = "Completion20250601.csv"
     (folder / expired).write_text("old\r\n")
+    _record_as_ours(night["tmp"] / "archive", "acme", night["server"].port, expired)
     sent = (folder / file_name(LAST)).read_bytes()
     night["server"].faults.deny_removes = True
     try:
@@ -399,13 +438,14 @@ def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_
         for fact in (
             f"client acme, feed completion, day {LAST}, file {file_name(LAST)}: delivered, but",
             f"acme@127.0.0.1:{night['server'].port}:/outbound",
-            f"permission denied removing {expired}",
+            f"permission denied removing the expired file {expired}",
         ):
             assert fact in failure.description
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         # The upload itself went through, and is recorded, so the 05:00 check counts the file.
         assert (
-            f"permission denied removing {expired}" in _delivery_metadata(result)["retention_error"]
+            f"permission denied removing the expired file {expired}"
+            in _delivery_metadata(result)["retention_error"]
         )
         assert (folder / file_name(LAST)).read_bytes() == sent
         assert (folder / expired).exists()
@@ -447,6 +487,74 @@ def test_ods_resend_delivers_the_archived_files_byte_for_byte(night, capsys):
         # Not rebuilt: the archive's manifest (made_at, sha256) is untouched.
         assert (archive / f"{file_name(day)}.json").read_text() == made_before[day]
     assert "3 sent, 0 failed" in output
+
+
+def test_a_damaged_archive_file_is_refused_and_nothing_is_sent(night, capsys):
+    archived = night["tmp"] / "archive" / "acme" / "completion" / file_name(LAST)
+    delivered = night["folders"]["acme"] / file_name(LAST)
+    good, sent_before = archived.read_bytes(), delivered.read_bytes()
+    damaged = bytearray(good)
+    damaged[-3] ^= 0x20  # one letter's case in the last row: same size, other bytes
+    archived.write_bytes(bytes(damaged))
+    try:
+        assert cli.main(["resend", "--client", "acme", "--from", LAST.isoformat()]) == 1
+    finally:
+        archived.write_bytes(good)
+    output = capsys.readouterr().out
+    assert f"FAILED {file_name(LAST)} (completion, day {LAST})" in output
+    assert f"the archived file {archived} is not the file that was made" in output
+    assert hashlib.sha256(bytes(damaged)).hexdigest() in output
+    assert hashlib.sha256(good).hexdigest() in output
+    assert f"ods rebuild --client acme --feed completion --from {LAST}" in output
+    assert delivered.read_bytes() == sent_before
+
+
+def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_it(night):
+    job = night["defs"].resolve_job_def("completion_files_job")
+
+    def deliver(wait_seconds: float) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(
+            instance=night["instance"],
+            partition_key=client_day_key("acme", LAST),
+            asset_selection=[dg.AssetKey("completion_delivery")],
+            run_config={
+                "ops": {"completion_delivery": {"config": {"lock_wait_seconds": wait_seconds}}}
+            },
+            raise_on_error=False,
+        )
+
+    with (
+        psycopg.connect(night["pg"].conninfo(), autocommit=True) as holder,
+        one_delivery_at_a_time(holder, "acme", LAST, holder="by the test", wait_seconds=5),
+    ):
+        refused = deliver(wait_seconds=1)
+    assert not refused.success
+    failure = _failure(refused).step_failure_data.user_failure_data
+    assert failure is not None
+    assert f"client acme, feed completion, day {LAST}" in failure.description
+    assert f"another delivery of client acme, day {LAST} is in progress" in failure.description
+    assert f"held by 'ods delivery acme {LAST} by the test'" in failure.description
+    assert not refused.asset_materializations_for_node("completion_delivery")
+
+    released_at: list[float] = []
+    with psycopg.connect(night["pg"].conninfo(), autocommit=True) as holder:
+        lock = one_delivery_at_a_time(holder, "acme", LAST, holder="by the test", wait_seconds=5)
+        lock.__enter__()
+
+        def release() -> None:
+            time.sleep(2)
+            released_at.append(time.monotonic())
+            lock.__exit__(None, None, None)
+
+        releaser = threading.Thread(target=release)
+        releaser.start()
+        waited = deliver(wait_seconds=60)
+        finished_at = time.monotonic()
+        releaser.join()
+    assert waited.success
+    assert finished_at > released_at[0]
+    delivered = night["folders"]["acme"] / file_name(LAST)
+    assert delivered.read_bytes() == night["delivered"]["acme", LAST]
 
 
 def test_ods_resend_reports_a_failed_delivery_with_its_reason(night, capsys):

@@ -1,5 +1,10 @@
 """Per feed: delivery of a client's archived file to its SFTP folder, then retention there.
 
+Before anything is sent the archived file is checked against its manifest (size, sha256): a
+damaged or substituted file is refused. One delivery per client-day runs at a time
+(`delivery.client_day_lock`, a lock in the warehouse that `ods` commands and runs launched
+anywhere share); a second one waits for it. Every delivery is written to the archive's ledger of
+deliveries (`delivery.ledger`), and retention removes only files that ledger shows we delivered.
 Upload and retention share one connection (`open_sftp`). Faults that a later attempt may not meet
 (server down, connection lost, disk full) fail the step and Dagster retries it with exponential
 backoff; faults that need a person (host key changed, login refused, folder missing, permission
@@ -8,16 +13,21 @@ them well before 05:00 instead of after half an hour of backoff. Every failure n
 feed, activity day, file and server.
 """
 
+import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+import psycopg
 from pydantic import Field
 
 from orchestration.clients import ClientConfig, ClientsConfig, ConfigError
 from orchestration.days import file_date, file_name
 from orchestration.defs.partitions import client_and_day
-from orchestration.defs.resources import ArchiveResource
+from orchestration.defs.resources import ArchiveResource, WarehouseResource
+from orchestration.delivery import ledger
+from orchestration.delivery.client_day_lock import DeliveryBusy, one_delivery_at_a_time
 from orchestration.delivery.retention import RetentionError, RetentionReport, prune_remote
 from orchestration.delivery.sftp import DeliveryError, HostKeyMismatch, SftpTarget, open_sftp
 from orchestration.export import archive
@@ -48,6 +58,14 @@ class DeliveryConfig(dg.Config):
             "(retention_would_delete instead of retention_deleted)."
         ),
     )
+    lock_wait_seconds: float = Field(
+        default=600,
+        ge=0,
+        description=(
+            "How long to wait while another delivery of the same client-day (a nightly run, an "
+            "`ods resend`) is in progress before failing this one."
+        ),
+    )
 
 
 def sftp_target(client_id: str, client: ClientConfig) -> SftpTarget:
@@ -75,6 +93,8 @@ def _retention_metadata(report: RetentionReport) -> dict[str, Any]:
     return {
         key: dg.MetadataValue.json(report.deleted),
         "retention_kept": dg.MetadataValue.int(report.kept),
+        "retention_foreign": dg.MetadataValue.json(report.foreign),
+        "retention_temporaries_removed": dg.MetadataValue.json(report.temporaries_removed),
         "retention_dry_run": report.dry_run,
     }
 
@@ -100,7 +120,10 @@ def build_delivery_asset(
         kinds={"sftp"},
     )
     def feed_delivery(
-        context: dg.AssetExecutionContext, config: DeliveryConfig, archive_dir: ArchiveResource
+        context: dg.AssetExecutionContext,
+        config: DeliveryConfig,
+        archive_dir: ArchiveResource,
+        warehouse_db: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
         client_id, day = client_and_day(context.partition_key)
         client = clients.clients[client_id]
@@ -117,23 +140,47 @@ def build_delivery_asset(
                 allow_retries=False,
             )
         try:
+            archive.verify(made)
             target = sftp_target(client_id, client)
-        except ConfigError as error:
+        except (archive.ArchiveMismatch, ConfigError) as error:
             raise dg.Failure(
                 description=f"{where}: not delivered to {server}: {error}", allow_retries=False
             ) from error
-        with open_sftp(target) as session:
+        with (
+            warehouse_db.connect(autocommit=True) as lock_conn,
+            _client_day_lock(lock_conn, client_id, day, context.run_id, config, where),
+            open_sftp(target) as session,
+        ):
             try:
-                receipt = session.deliver(made.path, made.file_name)
+                receipt = session.deliver(made.path, made.file_name, expected_sha256=made.sha256)
             except DeliveryError as error:
                 raise delivery_failure(error, where) from error
-            context.log.info(f"delivered {receipt.remote_path} ({receipt.bytes} bytes)")
+            context.log.info(
+                f"delivered {receipt.remote_path} ({receipt.bytes} bytes, sha256 {receipt.sha256})"
+            )
+            ledger.record(
+                archive_dir.path,
+                ledger.Delivery(
+                    client_id=client_id,
+                    feed=feed.name,
+                    activity_day=day.isoformat(),
+                    file_name=made.file_name,
+                    host=target.host,
+                    port=target.port,
+                    username=target.username,
+                    directory=target.directory,
+                    bytes=receipt.bytes,
+                    sha256=receipt.sha256,
+                    delivered_at=archive.now_utc(),
+                    run_id=context.run_id,
+                ),
+            )
             delivered: dict[str, Any] = {
                 "remote_path": receipt.remote_path,
                 "server": target.server,
                 "rows": dg.MetadataValue.int(made.rows),
                 "bytes": dg.MetadataValue.int(receipt.bytes),
-                "sha256": made.sha256,
+                "sha256": receipt.sha256,
                 "seconds": receipt.seconds,
             }
             try:
@@ -144,6 +191,14 @@ def build_delivery_asset(
                     today=file_date(day, client.file_date),
                     retention_days=client.retention_days,
                     dry_run=config.retention_dry_run,
+                    delivered=ledger.delivered_sizes(
+                        archive_dir.path,
+                        client_id,
+                        host=target.host,
+                        port=target.port,
+                        username=target.username,
+                        directory=target.directory,
+                    ),
                 )
             except RetentionError as error:
                 # The file is in place, so the partition is delivered (and the 05:00 check passes);
@@ -158,9 +213,37 @@ def build_delivery_asset(
         if report.deleted:
             verb = "would remove" if report.dry_run else "removed"
             context.log.info(f"retention {verb} {', '.join(report.deleted)}")
+        if report.foreign:
+            context.log.info(
+                f"retention left {', '.join(report.foreign)}: expired by name, but not files "
+                "this project delivered there (or changed since)"
+            )
         yield dg.MaterializeResult(metadata={**delivered, **_retention_metadata(report)})
 
     return feed_delivery
+
+
+@contextmanager
+def _client_day_lock(
+    conn: psycopg.Connection,
+    client_id: str,
+    day: dt.date,
+    run_id: str,
+    config: DeliveryConfig,
+    where: str,
+) -> Iterator[None]:
+    """The client-day's delivery lock, or a retryable failure naming who holds it."""
+    try:
+        with one_delivery_at_a_time(
+            conn, client_id, day, holder=f"run {run_id[:8]}", wait_seconds=config.lock_wait_seconds
+        ):
+            yield
+    except DeliveryBusy as error:
+        raise dg.Failure(
+            description=f"{where}: not delivered: {error}",
+            metadata={"retryable": True},
+            allow_retries=True,
+        ) from error
 
 
 def delivery_failure(error: DeliveryError, where: str) -> dg.Failure:

@@ -13,8 +13,8 @@ from orchestration.export.archive import default_archive_root
 class WarehouseResource(dg.ConfigurableResource):
     """PostgreSQL named by the `PG*` environment variables (embedded server when PGHOST is unset)."""
 
-    def connect(self) -> psycopg.Connection:
-        return warehouse.connect()
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        return warehouse.connect(autocommit=autocommit)
 
 
 class ArchiveResource(dg.ConfigurableResource):

@@ -311,6 +311,24 @@ def test_permission_denied_tells_who_needs_write_access(
     assert not failed.value.retryable
 
 
+def test_operation_not_permitted_is_a_permission_error_that_is_not_retried(
+    server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
+) -> None:
+    server.faults.not_permitted = True
+
+    with pytest.raises(DeliveryError, match="permission denied writing in") as failed:
+        deliver_file(
+            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", 500), "F2F.csv"
+        )
+
+    message = str(failed.value)
+    assert "Operation not permitted" in message
+    assert "let alice write there" in message
+    assert "free space" not in message
+    assert not failed.value.retryable
+    assert _names(outbound) == []
+
+
 def test_server_down_is_a_retryable_error_and_delivery_works_once_it_is_back(
     tmp_path: Path, alice: Login
 ) -> None:

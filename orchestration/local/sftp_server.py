@@ -18,6 +18,7 @@ import asyncio
 import errno
 import hmac
 import logging
+import os
 import re
 import signal
 import threading
@@ -61,6 +62,10 @@ class SftpFaults:
     """Writes fail as OpenSSH reports ENOSPC to SFTP v3 clients."""
     deny_writes: bool = False
     """Opening a file for writing fails with permission denied."""
+    not_permitted: bool = False
+    """Opening a file for writing fails with EPERM (an immutable or append-only folder). asyncssh,
+    like several servers, sends that as a plain failure whose only trace is its text, "Operation
+    not permitted", not as SFTP's permission-denied code."""
     deny_removes: bool = False
     """Removing a file fails with permission denied (a folder where the account may write but
     not delete, as some hosts set up inbound folders)."""
@@ -291,6 +296,8 @@ class _ChrootSftp(asyncssh.SFTPServer):
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         if self._faults.deny_writes and pflags & asyncssh.FXF_WRITE:
             raise asyncssh.SFTPPermissionDenied("Permission denied")
+        if self._faults.not_permitted and pflags & asyncssh.FXF_WRITE:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
         return super().open(path, pflags, attrs)
 
     def remove(self, path: bytes) -> None:

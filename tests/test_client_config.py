@@ -259,3 +259,16 @@ def test_a_folder_where_a_key_file_should_be_is_refused(tmp_path):
     data["clients"]["globex"]["sftp"]["host_key_file"] = "keys"
     assert "client 'globex': sftp.host_key_file: file" in _error(tmp_path, data)
     assert "is not a file" in _error(tmp_path, data)
+
+
+@pytest.mark.parametrize("schema", ["moodle", "marts", "staging", "pg_catalog"])
+def test_a_moodle_schema_named_like_one_the_project_writes_is_refused(
+    tmp_path: Path, schema: str
+) -> None:
+    data = _valid()
+    data["clients"]["acme"]["moodle_schema"] = schema
+
+    message = _error(tmp_path, data)
+
+    assert "client 'acme'" in message
+    assert f"moodle_schema {schema!r} is a schema the project writes itself" in message

@@ -215,3 +215,36 @@ def test_a_client_configured_twice_is_an_error(conn: psycopg.Connection) -> None
 )
 def test_common_type_holds_every_value(types: set[str], expected: str) -> None:
     assert common_type(types) == expected
+
+
+def test_a_moodle_schema_the_project_did_not_make_is_refused_and_left_as_it_was(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute("create schema moodle")
+    conn.execute("create table moodle.mdl_user (id bigint, note text)")
+    conn.execute("insert into moodle.mdl_user values (1, 'sentinel')")
+
+    with pytest.raises(MoodleSourceError) as refused:
+        create_union_views(conn, [ACME, GLOBEX])
+
+    message = str(refused.value)
+    assert "schema 'moodle' in database" in message
+    assert "table mdl_user" in message
+    assert "nothing was changed" in message
+    assert conn.execute("select note from moodle.mdl_user").fetchall() == [("sentinel",)]
+    assert conn.execute(
+        "select count(*) from pg_class where relnamespace = 'moodle'::regnamespace"
+    ).fetchone() == (1,)
+
+
+def test_a_schema_left_by_a_release_before_the_marker_is_adopted(conn: psycopg.Connection) -> None:
+    create_union_views(conn, [ACME])
+    conn.execute("comment on schema moodle is null")
+
+    create_union_views(conn, [ACME, GLOBEX])
+
+    assert conn.execute("select count(*) from moodle.mdl_user").fetchone() == (3,)
+    (comment,) = conn.execute(
+        "select obj_description('moodle'::regnamespace, 'pg_namespace')"
+    ).fetchone()
+    assert comment is not None and comment.startswith("Outbound Data Sync")

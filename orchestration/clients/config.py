@@ -53,6 +53,11 @@ SLUG = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+# The schemas the project writes: the union views step's `moodle` and dbt's custom schemas
+# (dbt_project.yml). A client's replica under one of these names would be overwritten or mixed.
+PROJECT_SCHEMAS = frozenset({"moodle", "staging", "intermediate", "marts", "information_schema"})
+
+
 class ConfigError(ValueError):
     """The clients file is wrong; the message names the file, the client and the key."""
 
@@ -251,6 +256,17 @@ class ClientConfig(_Strict):
     _check_tz = field_validator("timezone")(
         classmethod(lambda cls, v: None if v is None else _check_timezone(v))
     )
+
+    @field_validator("moodle_schema")
+    @classmethod
+    def _not_a_schema_of_the_project(cls, schema: str) -> str:
+        if schema in PROJECT_SCHEMAS or schema.startswith("pg_"):
+            raise ValueError(
+                f"moodle_schema {schema!r} is a schema the project writes itself (its own "
+                f"schemas are {', '.join(sorted(PROJECT_SCHEMAS))}) or PostgreSQL's; replicate "
+                "the client's Moodle into a schema of its own, e.g. moodle_<client>"
+            )
+        return schema
 
     @field_validator("retention_days")
     @classmethod

@@ -31,6 +31,12 @@ recreates; the report lists such views under `recreated` so the run that follows
 surprise. Everything happens in one transaction under an advisory lock, so readers never see a
 half-built schema and two runs cannot interleave.
 
+The schema is the project's own: it is marked (`UNION_SCHEMA_MARKER`, a schema comment) when this
+step creates it, and a schema of that name that the project did not make is never written to. An
+unmarked schema holding only what this step makes (views `mdl_*`, the table `client_settings`),
+as releases before the marker left it, is adopted and marked; one holding anything else is
+refused, naming the schema, the database and what it holds, and nothing is changed.
+
 The other direction: the views depend on the client tables, so PostgreSQL refuses to drop or
 retype a replicated column or table that a view reads (a Moodle upgrade dropping
 `scorm_scoes_track`, say) unless the replication job does it with `cascade`. After such a change,
@@ -50,6 +56,10 @@ from orchestration.moodle.schema import MOODLE_RELEASES, moodle_tables
 
 # pg_advisory_xact_lock key: an arbitrary constant shared by every run of this step.
 _LOCK_KEY = 7_263_101
+UNION_SCHEMA_MARKER = (
+    "Outbound Data Sync: union views over the clients' Moodle replicas, written by the moodle "
+    "union views step; it may replace anything in this schema."
+)
 
 ScormTracking = Literal["legacy", "normalised"]
 
@@ -88,7 +98,7 @@ def create_union_views(
         conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         _check_sources(conn, sources)
         client_tables = _client_tables(conn, sources)
-        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        _claim_schema(conn, schema)
 
         views: dict[str, list[str]] = {}
         recreated: list[str] = []
@@ -112,6 +122,50 @@ def create_union_views(
         }
         _write_client_settings(conn, schema, sources, clients)
     return {"schema": schema, "views": views, "recreated": recreated, "clients": clients}
+
+
+def _claim_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Create and mark `schema`, or make sure it is ours; MoodleSourceError if it is not."""
+    found = conn.execute(
+        "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
+        (schema,),
+    ).fetchone()
+    if found is not None and found[0] == UNION_SCHEMA_MARKER:
+        return
+    if found is not None:
+        foreign = [
+            f"{kind} {name}"
+            for name, kind in conn.execute(
+                "select c.relname, case c.relkind when 'v' then 'view' when 'r' then 'table'"
+                " else 'relation' end"
+                " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+                " where n.nspname = %s and c.relkind in ('r', 'v', 'm', 'p', 'f')"
+                " order by c.relname",
+                (schema,),
+            ).fetchall()
+            if not _made_by_this_step(name, kind)
+        ]
+        if foreign:
+            database = conn.execute("select current_database()").fetchone()
+            raise MoodleSourceError(
+                f"schema {schema!r} in database {database[0] if database else '?'!r} was not "
+                f"made by Outbound Data Sync (it holds {', '.join(foreign[:5])}"
+                f"{', …' if len(foreign) > 5 else ''}); the union views were not written and "
+                "nothing was changed. Rename or move that schema: the project's union views "
+                f"live in {schema!r}."
+            )
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    conn.execute(
+        sql.SQL("comment on schema {} is {}").format(
+            sql.Identifier(schema), sql.Literal(UNION_SCHEMA_MARKER)
+        )
+    )
+
+
+def _made_by_this_step(name: str, kind: str) -> bool:
+    if kind == "view":
+        return name.startswith("mdl_") and name.removeprefix("mdl_") in _known_tables()
+    return kind == "table" and name == "client_settings"
 
 
 def _check_unique_client_ids(sources: Sequence[MoodleSource]) -> None:

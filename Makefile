@@ -33,9 +33,11 @@ demo: install $(MANIFEST)
 test: install $(MANIFEST)
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
+# The Dagster UI on the local data: make ui [UI_PORT=3001] (or env ODS_UI_PORT; default 3000).
+# `ods ui` starts the local services, sets DAGSTER_HOME to $ODS_HOME/dagster (.ods/dagster) unless
+# it is set, and runs the venv's dagster dev; nothing needs to be on PATH.
 ui: install $(MANIFEST)
-	$(BIN)/ods up
-	DAGSTER_HOME=$(CURDIR)/.ods/dagster $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/ods ui $(if $(UI_PORT),--port $(UI_PORT))
 
 up: install
 	$(BIN)/ods up

@@ -9,13 +9,12 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from orchestration.clients import ConfigError, load_clients
 from orchestration.feeds import FEEDS
-from orchestration.paths import DBT_PROJECT_DIR, ods_home
+from orchestration.paths import ods_home
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -35,7 +34,7 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _up_services() -> tuple[LocalPostgres, int]:
+def _up_services() -> tuple[LocalPostgres, tuple[int, int] | None]:
     """Start the local services, then check the clients file with its key files required.
 
     The demo's key and host-key files are created by `up` itself (provision_sftp), so the file is
@@ -48,13 +47,15 @@ def _up_services() -> tuple[LocalPostgres, int]:
 
 
 def cmd_up(_: argparse.Namespace) -> int:
-    from orchestration.local import services
     from orchestration.local.demo import use_demo_dagster_home
 
-    postgres, pid = _up_services()
+    postgres, sftp = _up_services()
     use_demo_dagster_home()
     print(f"postgres: running, socket directory {postgres.host}")
-    print(f"sftp:     running (pid {pid}) on 127.0.0.1:{services.sftp_port()}")
+    if sftp is None:
+        print("sftp:     not started (no client in the clients file delivers to 127.0.0.1)")
+    else:
+        print(f"sftp:     running (pid {sftp[0]}) on 127.0.0.1:{sftp[1]}")
     print(f"dagster:  instance settings in {ods_home() / 'dagster' / 'dagster.yaml'}")
     return 0
 
@@ -85,12 +86,56 @@ def cmd_env(_: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_UI_PORT = 3000
+
+
+def _ui_port() -> int | None:
+    text = os.environ.get("ODS_UI_PORT") or str(DEFAULT_UI_PORT)
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+
+
+def _ui_hint() -> str:
+    """The command that opens the UI on the data just made, and its address."""
+    home = os.environ.get("ODS_HOME")
+    prefix = f"ODS_HOME={shlex.quote(home)} " if home else ""
+    port = _ui_port() or DEFAULT_UI_PORT
+    return f"Dagster UI on the same data: {prefix}make ui   (then open http://127.0.0.1:{port})"
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The Dagster UI on the local data: start the local services that are needed, then replace
+    this process with `dagster dev` (so Ctrl-C and signals reach it directly).
+
+    Programs are run from the venv by path, never looked up on PATH; the code location finds dbt
+    the same way. DAGSTER_HOME defaults to `<ODS_HOME>/dagster`, the demo's run history."""
+    from orchestration import warehouse
+    from orchestration.local import services
+    from orchestration.local.demo import use_demo_dagster_home
+    from orchestration.paths import PROJECT_ROOT, venv_bin
+
+    port = args.port if args.port is not None else _ui_port()
+    if port is None:
+        print(f"error: ODS_UI_PORT={os.environ['ODS_UI_PORT']!r} is not a port", file=sys.stderr)
+        return 2
+    config = load_clients(require_files=False)
+    if warehouse.is_local_default():
+        _up_services()
+    else:  # PG* names another database: only the local SFTP server, if a client uses it
+        services.start_sftp(config)
+        load_clients()
+    use_demo_dagster_home()
+    command = [str(venv_bin("dagster")), "dev", "-w", "workspace.yaml", "-p", str(port)]
+    print(f"Dagster UI: http://127.0.0.1:{port}  (instance {os.environ['DAGSTER_HOME']})")
+    sys.stdout.flush()
+    os.chdir(PROJECT_ROOT)
+    os.execv(command[0], command)
+
+
 def cmd_parse(_: argparse.Namespace) -> int:
     """dagster-dbt reads dbt's manifest; `dbt parse` writes it without touching a database."""
-    dbt = Path(sys.executable).with_name("dbt")
-    args = ["parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR)]
-    args += ["--profiles-dir", str(DBT_PROJECT_DIR)]
-    return subprocess.run([str(dbt), *args], check=False).returncode
+    from orchestration.paths import dbt_parse_args, venv_bin
+
+    return subprocess.run([str(venv_bin("dbt")), *dbt_parse_args()], check=False).returncode
 
 
 GENERATE_DOING = "generate synthetic Moodle schemas"
@@ -148,7 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         print(f"  {path.relative_to(root)}  ({path.stat().st_size} bytes)")
     print(f"\nArchive: {ods_home() / 'archive'}")
-    print("Dagster UI on the same data: make ui   (then open http://127.0.0.1:3000)")
+    print(_ui_hint())
     return 1 if failed else 0
 
 
@@ -263,6 +308,18 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "env", help="print `export PG*=…` lines for dbt and psql on the local database"
     )
+    ui = commands.add_parser(
+        "ui",
+        help="start the local services, then the Dagster UI (dagster dev) on this data",
+        description="start the local services, then the Dagster UI (dagster dev) on this data; "
+        "DAGSTER_HOME defaults to <ODS_HOME>/dagster",
+    )
+    ui.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"the UI's port (default: ODS_UI_PORT, else {DEFAULT_UI_PORT})",
+    )
     commands.add_parser("parse", help="write dbt's manifest (dbt parse), which Dagster reads")
     for name, text in (
         ("generate", "(re)create the synthetic Moodle site of every client in the clients file"),
@@ -307,6 +364,7 @@ HANDLERS = {
     "down": cmd_down,
     "status": cmd_status,
     "env": cmd_env,
+    "ui": cmd_ui,
     "parse": cmd_parse,
     "generate": cmd_generate,
     "demo": cmd_demo,

@@ -3,6 +3,7 @@ busy local SFTP port), 1 for a run that ran and failed (the marts run of `ods re
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,11 +57,11 @@ def test_too_few_learners_is_a_usage_error(command, capsys):
 
 @pytest.fixture
 def busy_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, int]]:
-    """ODS_HOME in tmp_path, the local SFTP port (ODS_SFTP_PORT) taken by another program."""
+    """ODS_HOME in tmp_path, the local SFTP port (the clients file's) taken by another program."""
     port = _free_port()
     home = tmp_path / "ods"
     monkeypatch.setenv("ODS_HOME", str(home))
-    monkeypatch.setenv("ODS_SFTP_PORT", str(port))
+    monkeypatch.delenv("ODS_SFTP_PORT", raising=False)
     for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"):
         monkeypatch.delenv(name, raising=False)
     sftp = {
@@ -79,7 +80,7 @@ def busy_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
             services.down(home)
 
 
-def test_a_busy_sftp_port_is_one_line_naming_the_port_and_the_variable(busy_port, capsys):
+def test_a_busy_sftp_port_is_one_line_naming_the_port_and_the_clients_file(busy_port, capsys):
     home, port = busy_port
     for command in (["up"], ["demo", "--learners", "7"]):
         assert main(command) == 2
@@ -87,7 +88,8 @@ def test_a_busy_sftp_port_is_one_line_naming_the_port_and_the_variable(busy_port
         assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
         assert captured.err.startswith(f"error: port {port} on 127.0.0.1 ")
         assert "is in use by another program" in captured.err
-        assert "ODS_SFTP_PORT" in captured.err and "clients file" in captured.err
+        assert "sftp.port in the clients file" in captured.err
+        assert str(Path(os.environ["ODS_CLIENTS_FILE"])) in captured.err
     assert not (home / "sftp" / "server.pid").exists()
 
 

@@ -20,8 +20,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def local_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    port = _free_port()
-    monkeypatch.setenv("ODS_SFTP_PORT", str(port))
+    port = _free_port()  # set in the clients file only
+    monkeypatch.delenv("ODS_SFTP_PORT", raising=False)
     home = tmp_path / "home"
     clients = {
         "timezone": "Europe/London",
@@ -69,3 +69,41 @@ def test_a_taken_port_is_a_clear_error(local_home):
         squatter.listen()
         with pytest.raises(services.ServiceError, match=f"port {port} on 127.0.0.1 is in use"):
             services.start_sftp(config, home)
+
+
+def _with_local_port(config, client_id: str, port: int):
+    client = config.clients[client_id]
+    sftp = client.sftp.model_copy(update={"port": port})
+    clients = {**config.clients, client_id: client.model_copy(update={"sftp": sftp})}
+    return config.model_copy(update={"clients": clients})
+
+
+def test_the_port_is_the_clients_files_and_set_there_only(local_home, monkeypatch):
+    home, config, port = local_home
+    assert services.sftp_port(config) == port
+    # The old second setting may only repeat it.
+    monkeypatch.setenv("ODS_SFTP_PORT", str(port))
+    assert services.sftp_port(config) == port
+    monkeypatch.setenv("ODS_SFTP_PORT", str(port + 1))
+    with pytest.raises(services.ServiceError, match=f"ODS_SFTP_PORT={port + 1} but .* {port}"):
+        services.start_sftp(config, home)
+    assert not (home / "sftp" / "server.pid").exists()
+    monkeypatch.delenv("ODS_SFTP_PORT")
+    # The clients file's port changes: `up` moves the server there.
+    _, (_, first) = services.up(config, home)
+    moved = _with_local_port(config, "acme", _free_port())
+    _, (_, second) = services.up(moved, home)
+    assert (first, second) == (port, moved.clients["acme"].sftp.port)
+    assert f"127.0.0.1:{second}" in services.status(home)["sftp"]
+
+
+def test_no_local_client_no_sftp_server(local_home):
+    home, config, _ = local_home
+    acme = config.clients["acme"]
+    remote = acme.model_copy(
+        update={"sftp": acme.sftp.model_copy(update={"host": "sftp.example.org"})}
+    )
+    config = config.model_copy(update={"clients": {"acme": remote}})
+    assert services.sftp_port(config) is None
+    assert services.start_sftp(config, home) is None
+    assert services.status(home)["sftp"] == "stopped"

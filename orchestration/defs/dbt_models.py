@@ -1,6 +1,10 @@
 """The dbt project as Dagster assets: staging and intermediate views, and the daily feed marts."""
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -9,13 +13,39 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import warehouse
 from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
-from orchestration.paths import DBT_PROJECT_DIR
+from orchestration.paths import DBT_PROJECT_DIR, dbt_parse_args, venv_bin
 
 MARTS_SELECTION = "config.materialized:incremental"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Under `dagster dev` this runs `dbt parse`; elsewhere the manifest is made by `make` (`ods parse`).
-dbt_project.prepare_if_dev()
+
+
+def parse_project() -> None:
+    """Write dbt's manifest with `dbt parse`, run from the venv (`.venv/bin/dbt`), and put it in
+    place atomically: a run or a test reading the manifest meanwhile sees the old one or the new.
+
+    dagster-dbt's `DbtProject.prepare_if_dev()` does the same under `dagster dev` but looks `dbt`
+    up on PATH, where the venv's bin folder is usually not (`make ui`, a fresh shell)."""
+    target = dbt_project.manifest_path.parent
+    parse_dir = target / "dev_parse"  # dbt's partial-parse state stays between starts
+    command = [str(venv_bin("dbt")), *dbt_parse_args(), "--target-path", str(parse_dir)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    made = parse_dir / "manifest.json"
+    if done.returncode != 0 or not made.exists():
+        raise RuntimeError(
+            f"`{shlex.join(command)}` failed (exit status {done.returncode}):\n"
+            f"{done.stdout}{done.stderr}"
+        )
+    staged = target / f".manifest.{os.getpid()}.json"
+    shutil.copyfile(made, staged)
+    os.replace(staged, dbt_project.manifest_path)
+
+
+# Under `dagster dev` (which sets DAGSTER_IS_DEV_CLI for the processes it starts) the manifest is
+# made again at load, so edits to the dbt project show; elsewhere it is made by `make` (`ods
+# parse`) or at deploy time.
+if os.environ.get("DAGSTER_IS_DEV_CLI"):
+    parse_project()
 
 
 class FeedTranslator(DagsterDbtTranslator):

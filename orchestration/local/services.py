@@ -3,9 +3,11 @@
 Both run in the background and keep their state under `.ods/` (ODS_HOME), so every command is
 safe to repeat: `up` starts what is not running, `down` stops what is.
 
-SFTP accounts come from the clients file: every client whose server is this local one
-(127.0.0.1, the local port) gets an account named by its `sftp.username`, an ed25519 key pair at
-its `sftp.private_key_path`, and its folder under `.ods/sftp/root/<username>/`.
+SFTP accounts come from the clients file: every client whose `sftp.host` is 127.0.0.1 or
+localhost gets an account named by its `sftp.username`, an ed25519 key pair at its
+`sftp.private_key_path`, and its folder under `.ods/sftp/root/<username>/`. The server listens on
+the port those clients name (`sftp.port`): the clients file is the one place the port is set.
+When no client is local, no SFTP server is started.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.clients import ClientsConfig
+from orchestration.clients.config import clients_file_path
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.local.postgres import (
     LocalPostgres,
@@ -65,17 +68,51 @@ class SftpPaths:
         return self.base / "server.log"
 
 
-def sftp_port() -> int:
-    return int(os.environ.get("ODS_SFTP_PORT", "2222"))
+def _is_local(host: str) -> bool:
+    return host.lower().rstrip(".") in LOCAL_HOSTS
+
+
+def sftp_port(config: ClientsConfig) -> int | None:
+    """The local SFTP server's port: the `sftp.port` of the clients whose host is 127.0.0.1 or
+    localhost (all must name the same one); None when no client delivers to this machine.
+
+    ODS_SFTP_PORT, the old second setting, is refused unless it equals that port."""
+    ports = {client.sftp.port for client in config.clients.values() if _is_local(client.sftp.host)}
+    if len(ports) > 1:
+        named = ", ".join(
+            f"{client_id} {client.sftp.port}"
+            for client_id, client in sorted(config.clients.items())
+            if _is_local(client.sftp.host)
+        )
+        raise ServiceError(
+            "the local SFTP server listens on one port, but the clients file names several for "
+            f"127.0.0.1/localhost ({named}); give the local clients the same sftp.port"
+        )
+    port = ports.pop() if ports else None
+    legacy = os.environ.get("ODS_SFTP_PORT")
+    if legacy and legacy != str(port):
+        raise ServiceError(
+            f"ODS_SFTP_PORT={legacy} but the clients file's local clients use sftp.port {port}; "
+            "the port is set in the clients file only: unset ODS_SFTP_PORT"
+        )
+    return port
+
+
+def _running(pid_file: Path) -> tuple[int, int | None] | None:
+    """(pid, port) of the local SFTP server if it runs (the pid file holds `pid` and `port`)."""
+    try:
+        lines = pid_file.read_text().split()
+        pid = int(lines[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return None
+    port = int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
+    return pid, port
 
 
 def _pid_alive(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    return pid
+    running = _running(pid_file)
+    return running[0] if running else None
 
 
 def _port_open(port: int) -> bool:
@@ -89,7 +126,7 @@ def local_accounts(config: ClientsConfig, port: int) -> dict[str, Path]:
     accounts: dict[str, Path] = {}
     for client_id, client in config.clients.items():
         sftp = client.sftp
-        if sftp.host not in LOCAL_HOSTS or sftp.port != port:
+        if not _is_local(sftp.host) or sftp.port != port:
             continue
         if sftp.private_key_path is None:
             raise ServiceError(
@@ -108,24 +145,29 @@ def provision_sftp(config: ClientsConfig, paths: SftpPaths, port: int) -> None:
         public = generate_key_pair(private_key, f"ods-demo-{username}")
         (paths.users / f"{username}.pub").write_text(public + "\n")
     for client in config.clients.values():
-        if client.sftp.host in LOCAL_HOSTS and client.sftp.port == port:
+        if _is_local(client.sftp.host) and client.sftp.port == port:
             folder = paths.root / client.sftp.username / client.sftp.directory.strip("/")
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def start_sftp(config: ClientsConfig, home: Path | None = None) -> int:
-    """Start the local SFTP server in the background (no-op when it runs); returns its pid."""
+def start_sftp(config: ClientsConfig, home: Path | None = None) -> tuple[int, int] | None:
+    """Start the local SFTP server in the background on the clients file's local port (no-op
+    when it runs there); returns (pid, port), or None when no client delivers to this machine."""
     paths = SftpPaths(home or ods_home())
-    port = sftp_port()
+    port = sftp_port(config)
+    if port is None:
+        return None
     provision_sftp(config, paths, port)
-    running = _pid_alive(paths.pid_file)
-    if running:
-        return running
+    running = _running(paths.pid_file)
+    if running and running[1] in (port, None):
+        return running[0], port
+    if running:  # the clients file's port changed since it started
+        stop_sftp(paths.home)
     if _port_open(port):
         raise ServiceError(
             f"port {port} on 127.0.0.1 is in use by another program, so the local SFTP server "
-            "cannot start there; stop that program, or set ODS_SFTP_PORT to a free port and use "
-            "the same port as the local clients' sftp.port in the clients file"
+            "cannot start there; stop that program, or give the local clients another sftp.port "
+            f"in the clients file ({clients_file_path()})"
         )
     log = paths.log_file.open("ab")
     process = subprocess.Popen(
@@ -154,8 +196,8 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> int:
                 f"the local SFTP server did not start on port {port}; see {paths.log_file}"
             )
         time.sleep(0.1)
-    paths.pid_file.write_text(f"{process.pid}\n")
-    return process.pid
+    paths.pid_file.write_text(f"{process.pid}\n{port}\n")
+    return process.pid, port
 
 
 def stop_sftp(home: Path | None = None) -> bool:
@@ -173,7 +215,9 @@ def stop_sftp(home: Path | None = None) -> bool:
     return True
 
 
-def up(config: ClientsConfig, home: Path | None = None) -> tuple[LocalPostgres, int]:
+def up(
+    config: ClientsConfig, home: Path | None = None
+) -> tuple[LocalPostgres, tuple[int, int] | None]:
     home = home or ods_home()
     postgres = start_postgres(home / "pgdata")
     return postgres, start_sftp(config, home)
@@ -188,6 +232,9 @@ def status(home: Path | None = None) -> dict[str, str]:
     home = home or ods_home()
     paths = SftpPaths(home)
     pg = "running" if postgres_is_running(home / "pgdata") else "stopped"
-    pid = _pid_alive(paths.pid_file)
-    sftp = f"running (pid {pid}, 127.0.0.1:{sftp_port()})" if pid else "stopped"
+    running = _running(paths.pid_file)
+    sftp = "stopped"
+    if running:
+        pid, port = running
+        sftp = f"running (pid {pid}, 127.0.0.1:{port})" if port else f"running (pid {pid})"
     return {"postgres": f"{pg} ({home / 'pgdata'})", "sftp": sftp}

@@ -114,7 +114,7 @@ def main() -> int:
     import psycopg
 
     from orchestration.local.postgres import start_postgres, stop_postgres
-    from orchestration.moodle.replica_indexes import create_replica_indexes
+    from orchestration.moodle.replica_indexes import apply_indexes, missing_indexes
     from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
 
@@ -138,7 +138,9 @@ def main() -> int:
                 )
                 generate_site(conn, spec)
                 create_union_views(conn, [source])
-                create_replica_indexes(conn, [(source.moodle_schema, source.table_prefix)])
+                # What `ods replica-indexes --apply` does on a replica.
+                replica = [(source.moodle_schema, source.table_prefix)]
+                apply_indexes(conn, missing_indexes(conn, replica))
                 conn.execute("analyze")
             else:
                 # The history build below must be a first build, as on a fresh warehouse. This

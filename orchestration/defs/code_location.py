@@ -11,7 +11,7 @@ from orchestration.defs.dbt_models import build_dbt_assets, dbt_project, moodle_
 from orchestration.defs.deadline import build_deadline_check
 from orchestration.defs.feed_delivery import build_delivery_asset
 from orchestration.defs.feed_files import build_file_asset
-from orchestration.defs.jobs import daily_marts_job, deadline_job, files_job
+from orchestration.defs.jobs import daily_marts_job, deadline_job, files_job, views_job
 from orchestration.defs.moodle_sources import build_union_views_asset
 from orchestration.defs.partitions import daily_partitions, feed_partitions
 from orchestration.defs.resources import ArchiveResource, WarehouseResource, archive_root
@@ -47,7 +47,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[union_views, moodle_views, feed_marts, *feed_assets],
         asset_checks=checks,
-        jobs=[marts_job, *files_jobs, *deadline_jobs],
+        jobs=[marts_job, views_job([union_views, moodle_views]), *files_jobs, *deadline_jobs],
         schedules=schedules,
         sensors=[files_after_marts_sensor(config, marts_job, files_jobs)],
         resources={

@@ -8,6 +8,7 @@ import dagster as dg
 from orchestration.feeds import Feed
 
 DAILY_MARTS_JOB = "daily_marts_job"
+VIEWS_JOB = "moodle_views_job"
 
 # Set on every files run the sensor requests; dagster.yaml limits concurrent runs per value
 # (`concurrency.runs.tag_concurrency_limits`), so one slow server is not opened 50 times at once.
@@ -34,6 +35,20 @@ def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobD
         description=(
             "Refresh the Moodle union views and views, then build the feed marts for a day "
             "(or a range of days in one run). Files runs follow for every subscribed client."
+        ),
+    )
+
+
+def views_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """The union views and dbt's staging and intermediate views alone, on demand (`ods views`):
+    after a replica was reloaded with `drop schema … cascade`, which drops every view built on it.
+    The marts run rebuilds them too, so the next night heals without it."""
+    return dg.define_asset_job(
+        VIEWS_JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        description=(
+            "Recreate the Moodle union views and the dbt staging and intermediate views over the "
+            "replicas (idempotent): after a replica reload dropped them, or to check a new client."
         ),
     )
 

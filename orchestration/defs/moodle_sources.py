@@ -1,12 +1,13 @@
 """The union views over every client's replicated Moodle schema: what dbt's `moodle` source reads."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
 from orchestration.clients import ClientsConfig
 from orchestration.defs.resources import WarehouseResource
-from orchestration.moodle.replica_indexes import create_replica_indexes
+from orchestration.moodle.replica_indexes import missing_index_costs, missing_indexes
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 
 
@@ -40,20 +41,27 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
     def moodle_union_views(
         context: dg.AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
-        """(Re)create the union views, the client settings table and the replicas' day-window indexes."""
+        """(Re)create the union views and the client settings table; replicas are only read.
+
+        Missing day-window indexes on the replicas are reported, with what a day's read costs
+        without them, not created: `ods replica-indexes` prints or applies them."""
         sources = moodle_sources(config)
+        replicas = [(s.moodle_schema, s.table_prefix) for s in sources]
         with warehouse_db.connect() as conn:
             report = create_union_views(conn, sources)
-            indexes = create_replica_indexes(
-                conn, [(s.moodle_schema, s.table_prefix) for s in sources]
-            )
+            costs = missing_index_costs(conn, missing_indexes(conn, replicas))
         context.log.info(f"union views over {len(sources)} client schemas: {report}")
-        if indexes:
-            context.log.info(f"created day-window indexes: {', '.join(indexes)}")
-        for spec in specs:
-            yield dg.MaterializeResult(
-                asset_key=spec.key,
-                metadata={"clients": ", ".join(s.client_id for s in sources)},
+        if costs:
+            context.log.warning(
+                f"{len(costs)} day-window index(es) missing on the replicas, so those reads scan "
+                f"whole tables: {', '.join(c['table'] + '(' + c['column'] + ')' for c in costs)}. "
+                "`ods replica-indexes --print` gives the statements for the replica's DBA."
             )
+        for spec in specs:
+            missing = [c for c in costs if c["union_view"] == spec.key.path[-1]]
+            metadata: dict[str, Any] = {"clients": ", ".join(s.client_id for s in sources)}
+            if missing:
+                metadata["missing_replica_indexes"] = dg.MetadataValue.json(missing)
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
 
     return moodle_union_views

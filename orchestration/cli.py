@@ -4,12 +4,15 @@ an operator's re-send and rebuild of a client's days)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import os
 import shlex
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from orchestration.clients import ConfigError, load_clients
@@ -17,8 +20,7 @@ from orchestration.feeds import FEEDS
 from orchestration.paths import ods_home
 
 if TYPE_CHECKING:
-    import dagster as dg
-
+    from orchestration.clients import ClientsConfig
     from orchestration.defs.reruns import FileRun
     from orchestration.local.postgres import LocalPostgres
 
@@ -32,6 +34,77 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the log file and to the terminal (`--verbose`)."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+class CommandLog:
+    """The long output of a command: dbt's log (dagster-dbt writes it to this process's stdout)
+    and Dagster's event log (its console logger, at DEBUG, on stderr). It goes to
+    `<ODS_HOME>/logs/ods-<command>-<time>.log`, and to the terminal as well with `--verbose`; the
+    terminal otherwise shows only the command's summary and one line naming the file."""
+
+    def __init__(self, command: str, verbose: bool) -> None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.path = ods_home() / "logs" / f"ods-{command}-{stamp}.log"
+        self.verbose = verbose
+        self.log_level = "DEBUG"  # for the runs' console logger: everything, into the file
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        colours = os.environ.get("DBT_USE_COLORS")
+        os.environ["DBT_USE_COLORS"] = "false"  # dbt's log is read in a file: no escape codes
+        try:
+            with self._redirect():
+                yield
+        finally:
+            if colours is None:
+                os.environ.pop("DBT_USE_COLORS", None)
+            else:
+                os.environ["DBT_USE_COLORS"] = colours
+
+    @contextlib.contextmanager
+    def _redirect(self) -> Iterator[None]:
+        with self.path.open("a", encoding="utf-8") as file:
+            out: io.TextIOBase | TextIO = _Tee(file, sys.stdout) if self.verbose else file
+            err: io.TextIOBase | TextIO = _Tee(file, sys.stderr) if self.verbose else file
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                yield
+
+    def where(self) -> str:
+        """One line: where the log is, and how many warnings and errors Dagster logged in it."""
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            lines = []
+        flagged = sum(" - WARNING - " in line or " - ERROR - " in line for line in lines)
+        note = f" ({flagged} warning or error line(s) in it)" if flagged else ""
+        return f"log (dbt and Dagster): {self.path}{note}"
+
+
+def _quiet_beta_warnings() -> None:
+    """Dagster warns, at every import of the code location, that APIs we use are beta or preview
+    (e.g. MultiToSingleDimensionPartitionMapping). That is a note for whoever upgrades Dagster
+    (pyproject.toml pins it), not for an operator running a command, so the `ods` process (only)
+    does not show them; `dagster dev` and the tests still do."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
 
 
 def _up_services() -> tuple[LocalPostgres, tuple[int, int] | None]:
@@ -77,12 +150,23 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_env(_: argparse.Namespace) -> int:
-    from orchestration.local.postgres import start_postgres
+    """Print the settings of the embedded server; never start it (`ods up` does)."""
+    from orchestration.local.postgres import embedded_settings, postgres_is_running
 
-    server = start_postgres(ods_home() / "pgdata")
+    pgdata = ods_home() / "pgdata"
+    server = embedded_settings(pgdata)
+    if server is None:
+        print(
+            f"error: the embedded PostgreSQL in {pgdata} is not running and its socket directory "
+            "is only known once it runs; run `ods up` first",
+            file=sys.stderr,
+        )
+        return 2
     for name, value in server.libpq_env().items():
         print(f"export {name}={shlex.quote(value)}")
     print(f"export DAGSTER_HOME={shlex.quote(str(ods_home() / 'dagster'))}")
+    if not postgres_is_running(pgdata):
+        print(f"# the embedded PostgreSQL in {pgdata} is not running: `ods up` starts it")
     return 0
 
 
@@ -144,17 +228,36 @@ GENERATE_DOING = "generate synthetic Moodle schemas"
 def cmd_generate(args: argparse.Namespace) -> int:
     """Synthetic sites need only the clients' schemas: key files are not required here."""
     from orchestration import warehouse
-    from orchestration.local.demo import generate_demo_sites
 
     config = load_clients(require_files=False)
     last = args.last or _yesterday(config.timezone)
     first = args.first or last
     warehouse.check_database_confirmed(args.database, GENERATE_DOING)
-    with warehouse.connect(autocommit=True) as conn:
-        for site in generate_demo_sites(conn, config, first, last, args.learners):
-            counts = ", ".join(f"{t} {n}" for t, n in sorted(site.row_counts.items()) if n)
-            print(f"{site.schema} (Moodle {site.release}, prefix {site.prefix}): {counts}")
+    log = CommandLog("generate", args.verbose)
+    _generate_sites(config, first, last, args.learners, log)
+    print(log.where())
     return 0
+
+
+def _generate_sites(
+    config: ClientsConfig, first: dt.date, last: dt.date, learners: int, log: CommandLog
+) -> None:
+    """One line per site on the terminal; the rows of every table in the log."""
+    from orchestration import warehouse
+    from orchestration.local.demo import generate_demo_sites
+
+    with warehouse.connect(autocommit=True) as conn, log.capture():
+        sites = generate_demo_sites(conn, config, first, last, learners)
+        for site in sites:
+            counts = ", ".join(f"{t} {n}" for t, n in sorted(site.row_counts.items()) if n)
+            print(f"{site.schema}: {counts}")
+    for site in sites:
+        rows = sum(site.row_counts.values())
+        tables = sum(1 for n in site.row_counts.values() if n)
+        print(
+            f"{site.schema} (Moodle {site.release}, prefix {site.prefix}): "
+            f"{rows} rows in {tables} tables, {first} to {last}"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -170,78 +273,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     warehouse.check_database_confirmed(args.database, GENERATE_DOING + " and run the demo")
     _up_services()
-    generate = argparse.Namespace(
-        first=first, last=last, learners=args.learners, database=args.database
-    )
-    if cmd_generate(generate):
-        return 1
+    log = CommandLog("demo", args.verbose)
+    _generate_sites(config, first, last, args.learners, log)
     from orchestration.defs.reruns import RunFailed
 
+    print(f"Dagster instance: {_instance_home()}")
     try:
-        runs = run_days(first, last)
+        with log.capture():
+            runs = run_days(first, last, log_level=log.log_level)
     except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
+        print(log.where(), file=sys.stderr)
         return 1
-    failed = [run for run in runs if not run.success]
-    print(
-        f"\nbuilt {first} to {last}: {len(runs) - len(failed)} files delivered, {len(failed)} failed"
-    )
-    for run in failed:
-        print(f"  FAILED {run.feed} {run.client_id} {run.day}: {run.message}")
+    print(f"built {first} to {last}:")
+    status = _report(runs, load_clients(), log, sha256=False)
     root = services.SftpPaths(ods_home()).root
-    print(f"\nSFTP folders (one per client account) under {root}:")
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        print(f"  {path.relative_to(root)}  ({path.stat().st_size} bytes)")
-    print(f"\nArchive: {ods_home() / 'archive'}")
+    print(f"SFTP folders (one per client account): {root}; archive: {ods_home() / 'archive'}")
     print(_ui_hint())
-    return 1 if failed else 0
+    return status
 
 
-def _dagster_instance() -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (production, `make ui`), else the local demo's."""
-    import dagster as dg
-
+def _instance_home() -> str:
+    """DAGSTER_HOME: as set (production, `make ui`), else the local demo's instance."""
     from orchestration.local.demo import use_demo_dagster_home
 
     if not os.environ.get("DAGSTER_HOME"):
         use_demo_dagster_home()
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
-    return dg.DagsterInstance.get()
+    return os.environ["DAGSTER_HOME"]
 
 
 def cmd_resend(args: argparse.Namespace) -> int:
     """Deliver a client's archived files again, byte for byte, without rebuilding them."""
+    import dagster as dg
+
     from orchestration.defs import reruns
     from orchestration.defs.code_location import build_definitions
     from orchestration.defs.resources import archive_root
 
     config = load_clients()
+    log = CommandLog("resend", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
         days = reruns.days_of(config, args.first, args.last)
         archived = reruns.archived_files(config, archive_root(config), args.client, feeds, days)
         print(f"re-sending {len(archived)} archived file(s) of {args.client}, unchanged")
-        runs = reruns.resend(
-            build_definitions(),
-            _dagster_instance(),
-            config,
-            archive_root(config),
-            args.client,
-            feeds,
-            days,
-        )
+        print(f"Dagster instance: {_instance_home()}")
+        with log.capture():
+            runs = reruns.resend(
+                build_definitions(),
+                dg.DagsterInstance.get(),
+                config,
+                archive_root(config),
+                args.client,
+                feeds,
+                days,
+                log_level=log.log_level,
+            )
     except reruns.RerunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return _report(runs, config.clients[args.client].sftp.username)
+    return _report(runs, config, log)
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Rebuild the marts for a client's days from current data, then export and deliver."""
+    import dagster as dg
+
     from orchestration.defs import reruns
     from orchestration.defs.code_location import build_definitions
 
     config = load_clients()
+    log = CommandLog("rebuild", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
         days = reruns.days_of(config, args.first, args.last)
@@ -249,33 +351,47 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             f"rebuilding the marts for {days[0]} to {days[-1]} (one run), then "
             f"{len(feeds) * len(days)} file(s) of {args.client}"
         )
-        runs = reruns.rebuild(
-            build_definitions(), _dagster_instance(), config, args.client, feeds, days
-        )
+        print(f"Dagster instance: {_instance_home()}")
+        with log.capture():
+            runs = reruns.rebuild(
+                build_definitions(),
+                dg.DagsterInstance.get(),
+                config,
+                args.client,
+                feeds,
+                days,
+                log_level=log.log_level,
+            )
     except reruns.RerunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except reruns.RunFailed as error:  # the marts run ran and failed: no file was sent
         print(f"error: {error}", file=sys.stderr)
+        print(log.where(), file=sys.stderr)
         return 1
-    return _report(runs, config.clients[args.client].sftp.username)
+    return _report(runs, config, log)
 
 
-def _report(runs: list[FileRun], username: str) -> int:
+def _report(
+    runs: list[FileRun], config: ClientsConfig, log: CommandLog, *, sha256: bool = True
+) -> int:
+    """One line per file: sent (name, feed, day, where, rows, bytes) or FAILED and why."""
     for run in runs:
         if not run.success:
             print(f"  FAILED {run.file_name} ({run.feed}, day {run.day}): {run.message}")
             continue
         sent = run.delivered
+        username = config.clients[run.client_id].sftp.username
         print(
             f"  sent {run.file_name} ({run.feed}, day {run.day}) to "
             f"{username}@{sent['server']}:{sent['remote_path']}: {sent['rows']} rows, "
-            f"{sent['bytes']} bytes, sha256 {sent['sha256']}"
+            f"{sent['bytes']} bytes" + (f", sha256 {sent['sha256']}" if sha256 else "")
         )
         if sent.get("retention_deleted"):
             print(f"    retention removed {', '.join(sent['retention_deleted'])}")
     failed = sum(not run.success for run in runs)
     print(f"{len(runs) - failed} sent, {failed} failed")
+    print(log.where())
     return 1 if failed else 0
 
 
@@ -292,6 +408,15 @@ def _learners(text: str) -> int:
             "(the named learners of the scripted cases)"
         )
     return learners
+
+
+def _verbose_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show dbt's log and Dagster's event log here too (they always go to the log file "
+        "under ODS_HOME/logs that the last line names)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -343,6 +468,7 @@ def _parser() -> argparse.ArgumentParser:
             "(default: only the embedded local database; PG* unset). Schemas that the "
             "generator did not make are never dropped or changed",
         )
+        _verbose_option(command)
     for name, text in (
         ("resend", "deliver a client's archived files again, byte for byte, without rebuilding"),
         ("rebuild", "rebuild the marts for a client's days from current data, then deliver"),
@@ -356,6 +482,7 @@ def _parser() -> argparse.ArgumentParser:
             "--from", dest="first", type=_date, required=True, help="first activity day"
         )
         command.add_argument("--to", dest="last", type=_date, help="last day (default: --from)")
+        _verbose_option(command)
     return parser
 
 
@@ -381,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.warehouse import DatabaseRefused
 
     args = _parser().parse_args(argv)
+    _quiet_beta_warnings()
     try:
         return HANDLERS[args.command](args)
     except (ConfigError, DatabaseRefused, UnmarkedSchemaError, ServiceError) as error:

@@ -35,6 +35,14 @@ from orchestration.feeds import FEEDS, Feed
 
 STARTED_BY_TAG = "ods/started_by"
 
+# Dagster's console logger prints every event at DEBUG. Callers choose: `ods` commands send it,
+# at DEBUG, to their log file (orchestration/cli.py CommandLog); others keep warnings only.
+QUIET = "WARNING"
+
+
+def run_config(log_level: str) -> dict[str, Any]:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
 
 class RerunError(ValueError):
     """The request cannot be carried out as asked; nothing was run (`ods` exits 2)."""
@@ -128,11 +136,22 @@ def resend(
     client_id: str,
     feeds: list[Feed],
     days: list[dt.date],
+    log_level: str = QUIET,
 ) -> list[FileRun]:
     """Deliver the archived files again, unchanged: the delivery asset only."""
     archived_files(config, archive_root, client_id, feeds, days)
     return [
-        run_files(defs, instance, config, feed, client_id, day, deliver_only=True, by="resend")
+        run_files(
+            defs,
+            instance,
+            config,
+            feed,
+            client_id,
+            day,
+            deliver_only=True,
+            by="resend",
+            log_level=log_level,
+        )
         for day in days
         for feed in feeds
     ]
@@ -145,18 +164,25 @@ def rebuild(
     client_id: str,
     feeds: list[Feed],
     days: list[dt.date],
+    log_level: str = QUIET,
 ) -> list[FileRun]:
     """Rebuild the feeds' marts for the days (one run), then export, check and deliver each file."""
-    build_marts(defs, instance, days[0], days[-1], by="rebuild", feeds=feeds)
+    build_marts(defs, instance, days[0], days[-1], by="rebuild", feeds=feeds, log_level=log_level)
     return [
-        run_files(defs, instance, config, feed, client_id, day, deliver_only=False, by="rebuild")
+        run_files(
+            defs,
+            instance,
+            config,
+            feed,
+            client_id,
+            day,
+            deliver_only=False,
+            by="rebuild",
+            log_level=log_level,
+        )
         for day in days
         for feed in feeds
     ]
-
-
-# Dagster's console logger prints every event at DEBUG; a command shows warnings and a summary.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def build_marts(
@@ -166,6 +192,7 @@ def build_marts(
     last: dt.date,
     by: str,
     feeds: list[Feed] | None = None,
+    log_level: str = QUIET,
 ) -> dg.ExecuteInProcessResult:
     """The marts for first..last in one run, of the given feeds only if any, with the union views
     and views they read; RunFailed if it fails. Its files are run by the caller, so the files
@@ -180,7 +207,7 @@ def build_marts(
     result = job.execute_in_process(
         instance=instance,
         asset_selection=selection,
-        run_config=QUIET,
+        run_config=run_config(log_level),
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
@@ -207,6 +234,7 @@ def run_files(
     *,
     deliver_only: bool,
     by: str,
+    log_level: str = QUIET,
 ) -> FileRun:
     """One files run for a client-day: the whole files job, or its delivery asset alone."""
     job = defs.resolve_job_def(files_job_name(feed))
@@ -215,7 +243,7 @@ def run_files(
         instance=instance,
         partition_key=client_day_key(client_id, day),
         asset_selection=[delivery] if deliver_only else None,
-        run_config=QUIET,
+        run_config=run_config(log_level),
         tags={STARTED_BY_TAG: f"ods {by}"},
         raise_on_error=False,
     )

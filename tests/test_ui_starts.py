@@ -152,12 +152,14 @@ def ui(pg: LocalPostgres, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         **pg.libpq_env(),
     }
     (tmp_path / "dagster").mkdir()
+    elsewhere = tmp_path / "elsewhere"  # neither the checkout nor the clients file's folder
+    elsewhere.mkdir()
     log = tmp_path / "ui.log"
     ods = Path(sys.executable).with_name("ods")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(ods), "ui", "--port", str(port)],
-            cwd=tmp_path,  # not the checkout: `ods ui` runs dagster dev from the project root
+            cwd=elsewhere,  # `ods ui` runs dagster dev from the project root
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,15 @@ def postgres_is_running(pgdata: Path) -> bool:
     return True
 
 
+def _runuser() -> str:
+    """runuser(1) is in /usr/sbin or /sbin, which are not on every PATH (cron, `make`, a minimal
+    environment), so it is looked for there too."""
+    found = shutil.which("runuser")
+    candidates = [found] if found else []
+    candidates += ["/usr/sbin/runuser", "/sbin/runuser"]
+    return next((path for path in candidates if Path(path).exists()), "runuser")
+
+
 def stop_postgres(pgdata: Path) -> bool:
     """Stop the embedded server in `pgdata` if it runs; returns whether it was running."""
     if not postgres_is_running(pgdata):
@@ -133,6 +143,6 @@ def stop_postgres(pgdata: Path) -> bool:
     pg_ctl = Path(pg_utils.POSTGRES_VERSIONS[pg_utils.TARGET_POSTGRES_VERSION]) / "pg_ctl"
     command = [str(pg_ctl), "-w", "-D", str(pgdata), "stop", "-m", "fast"]
     if os.geteuid() == 0:
-        command = ["runuser", "-u", "pgserver", "--", *command]
+        command = [_runuser(), "-u", "pgserver", "--", *command]
     subprocess.run(command, check=True, capture_output=True)
     return True

@@ -107,12 +107,14 @@ def test_a_failed_marts_run_of_rebuild_exits_1(
     )
     monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("ODS_HOME", str(tmp_path / "ods"))  # the command's log goes there
     (tmp_path / "dagster").mkdir()
     for name, value in pg.libpq_env().items():
         monkeypatch.setenv(name, value)
     assert main(["rebuild", "--client", "acme", "--from", "2026-02-02"]) == 1
     error = capsys.readouterr().err
     assert "error: the marts run for 2026-02-02..2026-02-02 failed" in error
-    assert "moodle_missing" in error, error
+    assert "moodle_missing" in error, error  # the cause, not Dagster's wrapper
+    assert error.splitlines()[-1].startswith(f"log (dbt and Dagster): {tmp_path / 'ods' / 'logs'}")
     # A refusal (a day before first_day) is still 2: nothing ran.
     assert main(["rebuild", "--client", "acme", "--from", "2025-12-31"]) == 2

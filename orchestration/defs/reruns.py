@@ -272,6 +272,11 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             return data.user_failure_data.description
-        if data.error is not None:
-            return data.error.message.strip().splitlines()[-1]
+        error = data.error
+        if error is not None:
+            # Dagster wraps what the step raised ("Error occurred while executing op …"): the
+            # innermost cause says what went wrong, now that the event log is in a file.
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip().splitlines()[-1]
     return "failed"

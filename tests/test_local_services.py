@@ -107,3 +107,15 @@ def test_no_local_client_no_sftp_server(local_home):
     assert services.sftp_port(config) is None
     assert services.start_sftp(config, home) is None
     assert services.status(home)["sftp"] == "stopped"
+
+
+def test_an_ods_home_the_clients_file_does_not_point_at_is_refused_before_starting(
+    local_home, tmp_path
+):
+    # The clients file pins the host key of the server under `home`; another ODS_HOME's server
+    # would have another key. Refused before anything starts, naming both paths.
+    _, config, _ = local_home
+    other = tmp_path / "other"
+    with pytest.raises(services.ServiceError, match=r"sftp.host_key_file .* but the server's key"):
+        services.up(config, other)
+    assert not other.exists()

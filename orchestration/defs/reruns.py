@@ -28,7 +28,7 @@ from dagster._core.storage.tags import (
 
 from orchestration.clients import ClientsConfig
 from orchestration.days import file_name
-from orchestration.defs.jobs import DAILY_MARTS_JOB, FILES_FOLLOW_TAG, files_job_name
+from orchestration.defs.jobs import DAILY_MARTS_JOB, FILES_FOLLOW_TAG, VIEWS_JOB, files_job_name
 from orchestration.defs.partitions import client_day_key, day_before, days_between
 from orchestration.export import archive
 from orchestration.feeds import FEEDS, Feed
@@ -183,6 +183,25 @@ def rebuild(
         for day in days
         for feed in feeds
     ]
+
+
+def build_views(
+    defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str = QUIET
+) -> dg.ExecuteInProcessResult:
+    """The union views and dbt's staging and intermediate views, recreated (`ods views`);
+    RunFailed if that fails."""
+    result = defs.resolve_job_def(VIEWS_JOB).execute_in_process(
+        instance=instance,
+        run_config=run_config(log_level),
+        tags={STARTED_BY_TAG: "ods views"},
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise RunFailed(
+            f"recreating the views failed ({_failure_message(result)}); "
+            f"see run {result.run_id} in the Dagster UI"
+        )
+    return result
 
 
 def build_marts(

@@ -21,6 +21,8 @@ _database_numbers = itertools.count(1)
 # one worker ran them alone for a minute.)
 SLOWEST_FIRST = (
     "test_operations_delivery.py",
+    "test_read_only_replicas.py",
+    "test_quiet_commands.py",
     "test_late_rows_end_to_end.py",
     "test_four_feeds_end_to_end.py",
     "test_dbt_completion.py",

@@ -144,6 +144,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             env.setenv(name, value)
         env.setenv("ODS_CLIENTS_FILE", str(clients_file))
         env.setenv("DAGSTER_HOME", str(tmp / "dagster"))
+        env.setenv("ODS_HOME", str(tmp / "ods"))  # the ods commands' logs
         env.delenv("ODS_TEST_INITECH_UNSET_KEY", raising=False)
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:

@@ -2,8 +2,8 @@
     The window a mart build reads Moodle's changes from: local dates lookback_start_date() up to
     max_date (exclusive), each client in its own time zone. Three pieces, used together:
 
-    - client_window_bounds(): per client, the window as epoch bounds, for a CTE `client_windows`
-      joined to the rows by client_id;
+    - client_window_bounds(): per client of the build (macros/clients_in_build.sql), the window
+      as epoch bounds, for a CTE `client_windows` joined to the rows by client_id;
     - in_client_window(epoch): an epoch column within its client's bounds (the exact rule);
     - in_widened_window(epoch): the same column within the window widened to every time zone
       (UTC-12 to UTC+14 lies within a day of UTC), as constants. It selects nothing the exact
@@ -20,6 +20,7 @@
         {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
             as window_end_epoch
     from {{ client_settings }}
+    where {{ client_in_build('client_id') }}
 {%- endmacro %}
 
 {% macro in_client_window(epoch, windows='client_windows') -%}

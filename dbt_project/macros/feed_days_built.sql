@@ -4,7 +4,8 @@
     rebuild of such a day re-sends what it sent before, and a change that becomes visible for
     it later goes into the next day built instead. Only Dagster's builds record days
     (var record_days_built: true); an analyst's plain `dbt build` reads the ledger but never
-    writes it, so it cannot make tomorrow look delivered.
+    writes it, so it cannot make tomorrow look delivered. A build for some clients (var
+    client_ids, macros/clients_in_build.sql) records the days for those clients only.
 #}
 {% macro feed_days_built_relation() -%}
     {{ return(api.Relation.create(database=target.database, schema="marts", identifier="feed_days_built")) }}
@@ -34,6 +35,7 @@
             '{{ var("max_date") }}'::date - 1,
             interval '1 day'
         ) as window_day
+        where {{ client_in_build('client_settings.client_id') }}
         on conflict do nothing
     {%- else -%}
         select 1

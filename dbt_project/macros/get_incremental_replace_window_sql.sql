@@ -8,12 +8,17 @@
     was sent on which day, report_day_assignments.sql), so they must still be there while the
     select runs. dbt builds the select into a temp table first and calls this macro afterwards,
     in the same transaction.
+
+    A build for some clients (var client_ids, macros/clients_in_build.sql) deletes only their rows
+    of the window's days: the other clients' rows of the same days are theirs to rebuild, in
+    their own time zone's build.
 #}
 {% macro get_incremental_replace_window_sql(arg_dict) -%}
     {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
     delete from {{ arg_dict["target_relation"] }}
     where report_date >= '{{ var("min_date") }}'::date
-        and report_date < '{{ var("max_date") }}'::date;
+        and report_date < '{{ var("max_date") }}'::date
+        and {{ client_in_build('client_id') }};
     insert into {{ arg_dict["target_relation"] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict["temp_relation"] }}
 {%- endmacro %}

@@ -8,7 +8,9 @@
     of this change, e.g. the day a regrade was seen). It must already be limited to events from
     min_date - lookback_days onwards.
 
-    The rules, per client, for the days of the window (vars min_date <= day < max_date):
+    The rules, per client of the build (var client_ids, macros/clients_in_build.sql: the other
+    clients' days, changes and sent rows are left alone), for the days of the window (vars
+    min_date <= day < max_date):
     1. A day already built before (in marts.feed_days_built) is rebuilt with the changes it was
        given then, read again from current data. It takes in nothing new, so a re-run of a
        delivered day reproduces it while the data is unchanged.
@@ -51,11 +53,13 @@ window_days as (
         on
             days_built.client_id = client_settings.client_id
             and days_built.report_date = window_day::date
+    where {{ client_in_build('client_settings.client_id') }}
 ),
 
 sent as (
     {% if is_incremental() -%}
     select client_id, change_key, entity_key, report_date from {{ this }}
+    where {{ client_in_build('client_id') }}
     {%- else -%}
     select
         null::text as client_id,

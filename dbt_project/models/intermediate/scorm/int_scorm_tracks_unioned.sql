@@ -13,7 +13,8 @@
     halves never overlap.
 
     Ephemeral, because it depends on the build's window (vars min_date, max_date,
-    lookback_days): a view would keep the window of the build that made it.
+    lookback_days) and clients (var client_ids, macros/clients_in_build.sql: the other clients'
+    tables are not read): a view would keep the window of the build that made it.
 
     How it reads, so that a one-day build of a big site reads only that day's SCO-attempts:
     1. The keys (SCO-attempts) with a row changed in the window widened to every time zone
@@ -67,6 +68,7 @@ legacy_touched as (
     where
         client_settings.scorm_tracking = 'legacy'
         and {{ in_widened_window('legacy_tracks.modified_epoch') }}
+        and {{ client_in_build('legacy_tracks.client_id') }}
 ),
 
 normalised_touched as (
@@ -80,6 +82,7 @@ normalised_touched as (
     where
         client_settings.scorm_tracking = 'normalised'
         and {{ in_widened_window('scoes_values.modified_epoch') }}
+        and {{ client_in_build('scoes_values.client_id') }}
 ),
 
 legacy as (

@@ -57,6 +57,8 @@ completions_in_window as (
         and {{ in_client_window('completions.completed_epoch') }}
         {# Lets Moodle's index on timecompleted serve the read (macros/day_window.sql). #}
         and {{ in_widened_window('completions.completed_epoch') }}
+        {# The build's clients as constants: other clients' union branches are skipped (macros/clients_in_build.sql). #}
+        and {{ client_in_build('completions.client_id') }}
 ),
 
 changes as (

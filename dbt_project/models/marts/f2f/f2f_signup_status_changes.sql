@@ -86,6 +86,8 @@ statuses_in_window as (
             no such index (moodle-schema.md §6); the warehouse adds it.
         #}
         and {{ in_widened_window('statuses.created_epoch') }}
+        {# The build's clients as constants: other clients' union branches are skipped (macros/clients_in_build.sql). #}
+        and {{ client_in_build('statuses.client_id') }}
 ),
 
 last_statuses_in_window as (
@@ -98,6 +100,7 @@ last_statuses_in_window as (
     where
         {{ in_client_window('last_statuses.created_epoch') }}
         and {{ in_widened_window('last_statuses.created_epoch') }}
+        and {{ client_in_build('last_statuses.client_id') }}
 ),
 
 status_rows as (
@@ -175,9 +178,12 @@ latest_sent as (
             sent_rows.client_id = f2f_days_built.client_id
             and sent_rows.report_date = f2f_days_built.report_date
     where
-        sent_rows.report_date < '{{ var("min_date") }}'::date
-        or sent_rows.report_date >= '{{ var("max_date") }}'::date
-        or f2f_days_built.report_date is not null
+        {{ client_in_build('sent_rows.client_id') }}
+        and (
+            sent_rows.report_date < '{{ var("min_date") }}'::date
+            or sent_rows.report_date >= '{{ var("max_date") }}'::date
+            or f2f_days_built.report_date is not null
+        )
     group by sent_rows.client_id, sent_rows.entity_key
     {%- else -%}
     select null::text as client_id, null::text as entity_key, null::date as status_date

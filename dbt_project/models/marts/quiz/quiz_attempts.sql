@@ -77,6 +77,8 @@ attempts_in_window as (
             ({{ in_widened_window('attempts.finished_epoch') }})
             or ({{ in_widened_window('attempts.modified_epoch') }})
         )
+        {# The build's clients as constants: other clients' union branches are skipped (macros/clients_in_build.sql). #}
+        and {{ client_in_build('attempts.client_id') }}
 ),
 
 changes as (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 
 # Unit tests check the SQL, not the day's data: they run in the test suite (tests/test_dbt_*) and
 # with `dbt build` by analysts, not in every nightly build, where they cost seconds per invocation.
@@ -22,12 +23,37 @@ def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, obje
     }
 
 
-def dbt_build_args(first: str | dt.date, last: str | dt.date, lookback_days: int) -> list[str]:
+def client_ids_var(client_ids: Iterable[str]) -> list[str]:
+    """The dbt var `client_ids` for a build of some clients: their ids, each once, sorted (the
+    same clients give the same vars). Empty is refused: a build for no client is a mistake, and
+    leaving the var out means every client (dbt_project/macros/clients_in_build.sql)."""
+    if isinstance(client_ids, str):
+        raise TypeError(
+            f"client_ids must be a collection of client ids, not the string {client_ids!r}"
+        )
+    ids = sorted(set(client_ids))
+    if not ids:
+        raise ValueError("client_ids is empty: give at least one client, or None for every client")
+    return ids
+
+
+def dbt_build_args(
+    first: str | dt.date,
+    last: str | dt.date,
+    lookback_days: int,
+    client_ids: Iterable[str] | None = None,
+) -> list[str]:
     """`dbt build` of the marts for a day window, recording the days as built (the ledger that
-    late rows are assigned by, dbt_project/macros/report_day_assignments.sql)."""
-    dbt_vars = {
+    late rows are assigned by, dbt_project/macros/report_day_assignments.sql).
+
+    With `client_ids`, the build reads, rebuilds, records and tests those clients only, and
+    leaves every other client's rows and ledger alone: one time zone's clients at 03:00 in
+    their zone (dbt_project/macros/clients_in_build.sql). None builds every client."""
+    dbt_vars: dict[str, object] = {
         **day_window_vars(first, last),
         "lookback_days": lookback_days,
         "record_days_built": True,
     }
+    if client_ids is not None:
+        dbt_vars["client_ids"] = client_ids_var(client_ids)
     return [*VIEWS_BUILD_ARGS, "--vars", json.dumps(dbt_vars)]

@@ -96,3 +96,40 @@ def assert_mart_columns_are_canonical_and_documented(conn: Any, feed: Feed) -> N
     assert columns == canonical
     assert [column["name"] for column in documented] == canonical
     assert all(column.get("description") for column in documented)
+
+
+def invoke_dbt(
+    command: str,
+    dirs: Path,
+    env: dict[str, str],
+    dbt_vars: dict[str, Any] | None = None,
+    *extra: str,
+) -> tuple[bool, str]:
+    """`dbt <command>` as run_dbt runs it, for a test that expects it may fail: (success, log)."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.base_types import EventLevel, EventMsg
+
+    args = [
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(dirs / "target"),
+        "--log-path",
+        str(dirs / "logs"),
+        *extra,
+    ]
+    if dbt_vars is not None:
+        args += ["--vars", json.dumps(dbt_vars)]
+    output: list[str] = []
+
+    def keep(event: EventMsg) -> None:
+        if event.info.level != EventLevel.DEBUG:
+            output.append(event.info.msg)
+
+    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+    with _environment({**env, **settings}):
+        result = dbtRunner(callbacks=[keep]).invoke(args)
+    return bool(result.success), "\n".join(output) + f"\n{result.exception or ''}"

@@ -1,0 +1,426 @@
+"""The machinery of `benchmarks/nightly_at_scale.py`: the processes it starts (SFTP servers,
+`dagster-daemon`), the Dagster instance's settings, submitting what a schedule tick requests to the
+run queue, the machine's memory, and reading a night back from run records and the event log.
+
+Nothing here knows the project's job or schedule names: the benchmark passes them in, so a change
+of the Dagster layout is an edit of the benchmark's constants only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import dagster as dg
+
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+STOP_WAIT_SECONDS = 20.0
+
+
+class BenchmarkError(RuntimeError):
+    """The night could not be set up or did not finish; the message says what to look at."""
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Started:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+class Processes:
+    """Processes the benchmark started, each in its own session, so that stopping one stops the
+    children it started too (the daemon's code server and the run workers) and nothing else."""
+
+    def __init__(self) -> None:
+        self._started: list[_Started] = []
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> int:
+        handle = log.open("ab")
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._started.append(_Started(name, process, handle))
+        return process.pid
+
+    def check_alive(self, pid: int) -> None:
+        for started in self._started:
+            if started.process.pid == pid and started.process.poll() is not None:
+                raise BenchmarkError(
+                    f"{started.name} (pid {pid}) exited with status {started.process.returncode}; "
+                    f"see {started.log.name}"
+                )
+
+    def stop(self, pid: int) -> None:
+        for started in [s for s in self._started if s.process.pid == pid]:
+            _stop_group(started.process)
+            started.log.close()
+            self._started.remove(started)
+
+    def stop_all(self) -> None:
+        for started in reversed(list(self._started)):
+            self.stop(started.process.pid)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group the benchmark created for it, SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, STOP_WAIT_SECONDS), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            # The group may outlive its leader (a run worker still finishing): wait a moment.
+            deadline = time.monotonic() + wait
+            while _group_alive(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if not _group_alive(process.pid):
+                return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for_port(host: str, port: int, what: str, processes: Processes, pid: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        processes.check_alive(pid)
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise BenchmarkError(f"{what} did not listen on {host}:{port} within 20 s")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+# --- the Dagster instance -------------------------------------------------------------------
+
+DAGSTER_YAML = """\
+# Written by benchmarks/nightly_at_scale.py: the production settings of the README's
+# "Concurrency" section, the queued run coordinator and the default (process) run launcher.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: {dequeue_seconds}
+run_launcher:
+  module: dagster.core.launcher
+  class: DefaultRunLauncher
+concurrency:
+  runs:
+    max_concurrent_runs: {max_runs}
+    tag_concurrency_limits:
+      - key: {host_tag}
+        value:
+          applyLimitPerUniqueValue: true
+        limit: {per_host}
+  pools:
+    default_limit: 1
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 120
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 10
+"""
+
+
+def write_dagster_yaml(
+    home: Path, *, max_runs: int, per_host: int, host_tag: str, dequeue_seconds: int = 2
+) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    path.write_text(
+        DAGSTER_YAML.format(
+            max_runs=max_runs, per_host=per_host, host_tag=host_tag, dequeue_seconds=dequeue_seconds
+        )
+    )
+    return path
+
+
+def wait_for_daemon(
+    instance: dg.DagsterInstance, processes: Processes, pid: int, timeout: float
+) -> float:
+    """Seconds until the daemon's scheduler, sensor and run queue all sent a heartbeat."""
+    wanted = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"}
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        processes.check_alive(pid)
+        beating = {str(name) for name in instance.get_daemon_heartbeats()}
+        if wanted <= beating:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise BenchmarkError(
+        f"dagster-daemon sent no heartbeat for {', '.join(sorted(wanted))} within {timeout:.0f} s "
+        "(its code location may not load: see daemon.log)"
+    )
+
+
+@contextlib.contextmanager
+def remote_workspace(instance: dg.DagsterInstance, workspace_yaml: Path) -> Iterator[Any]:
+    """The workspace as the webserver sees it (its own code server), to create runs with."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    with WorkspaceProcessContext(
+        instance,
+        WorkspaceFileTarget(paths=[str(workspace_yaml)]),
+        version=dg.__version__,
+        read_only=False,
+    ) as process_context:
+        yield process_context.create_request_context()
+
+
+def evaluate_tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, schedule_name: str, at: dt.datetime
+) -> tuple[list[dg.RunRequest], str | None]:
+    """What the schedule's tick at `at` requests (its run requests, or its skip message)."""
+    schedule = defs.resolve_schedule_def(schedule_name)
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+    )
+    data = schedule.evaluate_tick(context)
+    return list(data.run_requests or []), data.skip_message
+
+
+def submit_request(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    workspace: Any,
+    request: dg.RunRequest,
+    *,
+    job_name: str,
+    schedule_name: str,
+) -> str:
+    """Create the run a request asks for (partition tags resolved as the daemon resolves them)
+    and submit it to the run queue; returns the run id."""
+    from dagster._core.remote_representation.external import RemoteJob
+    from dagster._core.storage.tags import SCHEDULE_NAME_TAG
+
+    name = request.job_name or job_name
+    if request.partition_key is not None:
+        request = request.with_resolved_tags_and_config(
+            target_definition=defs.resolve_job_def(name),
+            dynamic_partitions_requests=[],
+            dynamic_partitions_store=instance,
+        )
+    location = workspace.code_locations[0]
+    repository = next(iter(location.get_repositories().values()))
+    remote_job: RemoteJob = repository.get_full_job(name)
+    plan = location.get_execution_plan(
+        remote_job,
+        request.run_config,
+        step_keys_to_execute=None,
+        known_state=None,
+        instance=instance,
+    )
+    run = instance.create_run(
+        job_name=name,
+        run_id=None,
+        run_config=request.run_config,
+        resolved_op_selection=None,
+        step_keys_to_execute=None,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.run_tags, **(request.tags or {}), SCHEDULE_NAME_TAG: schedule_name},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=frozenset(request.asset_selection or ()) or None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+    instance.submit_run(run.run_id, workspace)
+    return run.run_id
+
+
+def active_runs(instance: dg.DagsterInstance, since: float) -> list[dg.DagsterRun]:
+    return list(
+        instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=ACTIVE_STATUSES,
+                created_after=dt.datetime.fromtimestamp(since, dt.UTC),
+            )
+        )
+    )
+
+
+# --- machine memory -------------------------------------------------------------------------
+
+
+def used_memory_bytes() -> int:
+    """MemTotal - MemAvailable: what the whole machine uses, page cache not counted."""
+    fields = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, value = line.split(":", 1)
+        fields[key] = int(value.split()[0]) * 1024
+    return fields["MemTotal"] - fields["MemAvailable"]
+
+
+class MemorySampler(threading.Thread):
+    """Samples the machine's used memory every `interval` seconds; `peak` is the largest seen."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True, name="memory-sampler")
+        self.interval = interval
+        self.baseline = used_memory_bytes()
+        self.peak = self.baseline
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.peak = max(self.peak, used_memory_bytes())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+
+# --- reading a night back -------------------------------------------------------------------
+
+_EVENTS = {
+    dg.DagsterEventType.RUN_STARTING,
+    dg.DagsterEventType.RUN_START,
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+}
+_STEP_ENDS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+_RUN_ENDS = {
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+}
+
+
+@dataclass
+class RunTiming:
+    """One run of the night, from its record and its event log (epoch seconds)."""
+
+    run_id: str
+    job: str
+    status: str
+    tags: dict[str, str]
+    created: float
+    starting: float | None = None
+    first_step: float | None = None
+    ended: float | None = None
+    steps: dict[str, tuple[float, float]] = field(default_factory=dict)
+    deliveries: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def start_up(self) -> float | None:
+        """Launch (RUN_STARTING) to the first step's start: process start and loading code."""
+        if self.starting is None or self.first_step is None:
+            return None
+        return self.first_step - self.starting
+
+    @property
+    def queued(self) -> float | None:
+        return None if self.starting is None else self.starting - self.created
+
+    @property
+    def work(self) -> float:
+        return sum(end - start for start, end in self.steps.values())
+
+
+def read_runs(instance: dg.DagsterInstance, since: float, delivery_suffix: str) -> list[RunTiming]:
+    """Every run created since `since`, oldest first, with its timings."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(created_after=dt.datetime.fromtimestamp(since, dt.UTC))
+    )
+    timings = []
+    for record in sorted(records, key=lambda r: r.create_timestamp):
+        run = record.dagster_run
+        timing = RunTiming(
+            run_id=run.run_id,
+            job=run.job_name,
+            status=run.status.value,
+            tags=dict(run.tags),
+            created=record.create_timestamp.timestamp(),
+        )
+        _read_events(instance, timing, delivery_suffix)
+        timings.append(timing)
+    return timings
+
+
+def _read_events(instance: dg.DagsterInstance, timing: RunTiming, delivery_suffix: str) -> None:
+    step_starts: dict[str, float] = {}
+    for entry in instance.all_logs(timing.run_id, of_type=_EVENTS):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        kind, at = event.event_type, entry.timestamp
+        if kind == dg.DagsterEventType.RUN_STARTING or (
+            kind == dg.DagsterEventType.RUN_START and timing.starting is None
+        ):
+            timing.starting = at
+        elif kind == dg.DagsterEventType.STEP_START and entry.step_key:
+            step_starts[entry.step_key] = at
+            timing.first_step = at if timing.first_step is None else min(timing.first_step, at)
+        elif kind in _STEP_ENDS and entry.step_key in step_starts:
+            timing.steps[entry.step_key] = (step_starts[entry.step_key], at)
+            if kind == dg.DagsterEventType.STEP_FAILURE:
+                timing.errors.append(_first_line(event, entry.user_message))
+        elif kind in _RUN_ENDS:
+            timing.ended = at
+            if kind == dg.DagsterEventType.RUN_FAILURE and not timing.errors:
+                timing.errors.append(_first_line(event, entry.user_message))
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.asset_key
+            if key is not None and key.path[-1].endswith(delivery_suffix):
+                timing.deliveries.append(at)
+
+
+def _first_line(event: dg.DagsterEvent, fallback: str) -> str:
+    error = getattr(event.event_specific_data, "error", None)
+    message = getattr(error, "message", None) or fallback or event.message or "(no message)"
+    return message.strip().splitlines()[0][:300]

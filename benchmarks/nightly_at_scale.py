@@ -32,6 +32,7 @@ import signal
 import statistics
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -376,17 +377,20 @@ def run_night(setup: NightSetup, generation: float | None) -> Night:
     result.expected = expected_files(folder, setup.plans, day)
     _start_sftp_servers(setup)
     os.environ.update(setup.env)
-    daemon = setup.processes.start(
-        "dagster-daemon",
-        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
-        setup.env,
-        folder / "daemon.log",
-    )
+    defs = _load_definitions()
+    # The instance's storage is created here, before the daemon opens it: two processes
+    # creating a fresh SQLite storage at once leave it with two alembic heads.
     with dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+        daemon = setup.processes.start(
+            "dagster-daemon",
+            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
+            setup.env,
+            folder / "daemon.log",
+        )
         result.daemon_ready_seconds = harness.wait_for_daemon(
             instance, setup.processes, daemon, args.start_timeout
         )
-        defs = runpy.run_module("orchestration.definitions")["defs"]
         with harness.remote_workspace(instance, ROOT / "workspace.yaml") as workspace:
             sampler = harness.MemorySampler()
             sampler.start()
@@ -399,6 +403,17 @@ def run_night(setup: NightSetup, generation: float | None) -> Night:
         result.runs = harness.read_runs(instance, since, DELIVERY_ASSET_SUFFIX)
     result.delivered = _delivered_files(result.expected)
     return result
+
+
+def _load_definitions() -> Any:
+    """The code location as workspace.yaml loads it, in this process, to evaluate the ticks."""
+    try:
+        return runpy.run_module("orchestration.definitions")["defs"]
+    except Exception as error:
+        raise harness.BenchmarkError(
+            f"the code location orchestration.definitions does not load: "
+            f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        ) from error
 
 
 def _start_sftp_servers(setup: NightSetup) -> None:
@@ -772,12 +787,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no dbt manifest at {manifest}; run `.venv/bin/ods parse` first")
         return 2
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Loading the code location in this process (to evaluate the ticks) warns of beta APIs.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     made_work = not args.work.exists()
     args.work.mkdir(parents=True, exist_ok=True)
     from orchestration.local.postgres import start_postgres, stop_postgres
 
     pgdata = args.work / "pgdata"
-    pg = start_postgres(pgdata, cleanup_mode=None if args.keep else "stop")
+    # Stopped in the `finally` below (unless --keep), which Ctrl-C and SIGTERM reach too.
+    pg = start_postgres(pgdata)
     processes = harness.Processes()
     nights: list[Night] = []
     try:

@@ -206,6 +206,7 @@ def remote_workspace(instance: dg.DagsterInstance, workspace_yaml: Path) -> Iter
         WorkspaceFileTarget(paths=[str(workspace_yaml)]),
         version=dg.__version__,
         read_only=False,
+        code_server_log_level="WARNING",
     ) as process_context:
         yield process_context.create_request_context()
 

@@ -322,3 +322,20 @@ def test_client_ids_that_are_not_a_list_of_client_ids_are_refused(
     )
     assert not ok
     assert "client_ids" in log
+
+
+def test_unit_tests_check_the_sql_whatever_client_ids_a_build_is_given(
+    warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_dirs: Path
+) -> None:
+    """Unit tests pin client_ids (null, or the clients they are about), as they pin the window:
+    run with another client's id on the command line, the ones about acme and globex still pass."""
+    run_dbt(
+        "test",
+        dbt_dirs,
+        module_pg.libpq_env(),
+        {"client_ids": ["zed"]},
+        "--select",
+        "path:models/marts",
+        "--resource-type",
+        "unit_test",
+    )

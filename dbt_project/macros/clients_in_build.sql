@@ -27,6 +27,9 @@
     A full refresh recreates a mart with every client's history, so it is refused with client_ids
     (a first build, of a mart that does not exist yet, is allowed: there is nothing to lose).
 
+    dbt unit tests pin `client_ids: null` in their overrides, as they pin the window, so that
+    they check the SQL whatever client_ids a build is given (one test sets it, to check it).
+
     client_ids may be given as a list (`--vars '{client_ids: [acme, zed]}'`) or, for one client,
     a string. An empty list is refused rather than taken as "every client" or "none".
 #}

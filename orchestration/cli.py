@@ -314,7 +314,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
     log = CommandLog("resend", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
-        days = reruns.days_of(config, args.first, args.last)
+        days = reruns.days_of(config, args.client, args.first, args.last)
         archived = reruns.archived_files(config, archive_root(config), args.client, feeds, days)
         print(f"re-sending {len(archived)} archived file(s) of {args.client}, unchanged")
         print(f"Dagster instance: {_instance_home()}")
@@ -346,7 +346,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     log = CommandLog("rebuild", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
-        days = reruns.days_of(config, args.first, args.last)
+        days = reruns.days_of(config, args.client, args.first, args.last)
         print(
             f"rebuilding the marts for {days[0]} to {days[-1]} (one run), then "
             f"{len(feeds) * len(days)} file(s) of {args.client}"

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import paramiko
 import psycopg
 import yaml
@@ -143,3 +144,31 @@ def list_remote(server: LocalSftpServer, key: Path, username: str, folder: str) 
 
 def parse_csv(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
+
+
+def sensor_requests(
+    defs: dg.Definitions, instance: dg.DagsterInstance, marts: dg.ExecuteInProcessResult
+) -> list[dg.RunRequest]:
+    """What the files sensor requests after `marts` succeeded, as the daemon would evaluate it."""
+    sensor = defs.resolve_sensor_def("files_after_marts_sensor")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=marts.get_run_success_event(),
+        dagster_instance=instance,
+        dagster_run=marts.dagster_run,
+        repository_def=defs.get_repository_def(),
+    )
+    return list(sensor(context))
+
+
+def run_requested(
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    """Run what a request asks for, in this process: its job, partition, assets and tags."""
+    return defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        asset_selection=request.asset_selection,
+        tags=request.tags,
+        raise_on_error=False,
+    )

@@ -43,6 +43,8 @@ from tests.e2e_support import (
     add_sftp_account,
     client_entry,
     parse_csv,
+    run_requested,
+    sensor_requests,
     sftp_session,
     write_clients_file,
 )
@@ -215,7 +217,13 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 },
             )
             assert marts.success
-            _files_runs(defs, instance, DAYS)
+            # The files follow as in production: the sensor's requests, one run per client-day.
+            requests = sensor_requests(defs, instance, marts)
+            logins_before = dict(server.logins)
+            for request in requests:
+                assert run_requested(defs, instance, request).success, request.partition_key
+            logins = {c: server.logins[c] - logins_before.get(c, 0) for c in SITES}
+            files_runs = instance.get_runs(filters=dg.RunsFilter(job_name="client_files_job"))
             remote, files = _download(server, keys, DAYS)
             delivery_metadata = _delivery_metadata(instance, "acme", RERUN_DAY)
 
@@ -227,7 +235,12 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 asset_selection=[dg.AssetKey(["marts", f.mart]) for f in FEED_CATALOG.values()],
             )
             assert rerun.success
-            _files_runs(defs, instance, [RERUN_DAY])
+            for client_id in SITES:
+                key = dg.MultiPartitionKey({"date": RERUN_DAY.isoformat(), "client": client_id})
+                result = defs.resolve_job_def("client_files_job").execute_in_process(
+                    instance=instance, partition_key=key
+                )
+                assert result.success, (client_id, RERUN_DAY)
             _, files_again = _download(server, keys, [RERUN_DAY])
         with psycopg.connect(module_pg.conninfo()) as conn:
             expected = {
@@ -242,6 +255,9 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 for day in DAYS
             }
         yield {
+            "requests": requests,
+            "files_runs": files_runs,
+            "logins": logins,
             "remote": remote,
             "files": files,
             "files_again": files_again,
@@ -294,16 +310,6 @@ def _activity_in_days(conn: psycopg.Connection, spec: SiteSpec) -> dict[str, int
     }
 
 
-def _files_runs(defs: dg.Definitions, instance: dg.DagsterInstance, days: list[dt.date]) -> None:
-    """Each feed's files run (export, checks, delivery) for each client and day."""
-    for feed in FEEDS:
-        job = defs.resolve_job_def(f"{feed}_files_job")
-        for client_id, day in itertools.product(SITES, days):
-            key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
-            result = job.execute_in_process(instance=instance, partition_key=key)
-            assert result.success, (feed, client_id, day)
-
-
 def _download(
     server: LocalSftpServer, keys: dict[str, Path], days: list[dt.date]
 ) -> tuple[dict[str, list[str]], dict[tuple[str, str, dt.date], bytes]]:
@@ -338,6 +344,22 @@ def _delivery_metadata(
         assert materialization is not None
         metadata[feed] = {name: value.value for name, value in materialization.metadata.items()}
     return metadata
+
+
+def test_a_backfill_runs_one_files_run_per_client_and_day_carrying_all_its_feeds(delivered):
+    requests = delivered["requests"]
+    assert sorted(
+        (r.partition_key.keys_by_dimension["client"], r.partition_key.keys_by_dimension["date"])
+        for r in requests
+    ) == sorted((c, d.isoformat()) for c in SITES for d in DAYS)
+    for request in requests:
+        assert {key.path[-1] for key in request.asset_selection} == {
+            f"{feed}_{kind}" for feed in FEEDS for kind in ("file", "delivery")
+        }
+    # From the run records: 2 clients x 3 days, not 2 x 3 x 4 feeds.
+    assert len(delivered["files_runs"]) == len(SITES) * len(DAYS)
+    # And on the server: one SSH session per client-day, for its four files and retention.
+    assert delivered["logins"] == {client_id: len(DAYS) for client_id in SITES}
 
 
 def test_a_backfill_of_three_days_delivers_one_file_per_feed_and_day_and_nothing_else(

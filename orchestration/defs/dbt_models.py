@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: staging and intermediate views, and the daily feed marts."""
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -12,7 +13,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import warehouse
+from orchestration.clients import ClientsConfig
 from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
+from orchestration.defs.jobs import CLIENTS_TAG, TIMEZONE_TAG
+from orchestration.defs.partitions import clients_whose_day_is_not_over
+from orchestration.defs.run_scope import clients_of_run
 from orchestration.paths import DBT_PROJECT_DIR, dbt_parse_args, venv_bin
 
 MARTS_SELECTION = "config.materialized:incremental"
@@ -71,8 +76,38 @@ def moodle_source_tables() -> list[str]:
     )
 
 
+def clients_to_build(
+    config: ClientsConfig, tags: Mapping[str, str], last_day: dt.date, now: dt.datetime
+) -> list[str]:
+    """The clients a marts run builds (its zone's, those it lists, or all: sensors.clients_of_run)
+    — refused with a clear error when the run's last day is not over yet for one of them, since
+    its file would miss the rest of the day."""
+    client_ids = clients_of_run(config, tags)
+    if not client_ids:
+        raise dg.Failure(
+            description=(
+                f"the run's tags name no configured client ({TIMEZONE_TAG}="
+                f"{tags.get(TIMEZONE_TAG)!r}, {CLIENTS_TAG}={tags.get(CLIENTS_TAG)!r})"
+            ),
+            allow_retries=False,
+        )
+    early = clients_whose_day_is_not_over(config, client_ids, last_day, now)
+    if early:
+        zones_early = sorted({config.timezone_of(c) for c in early})
+        raise dg.Failure(
+            description=(
+                f"{last_day} is not over yet in {', '.join(zones_early)} (clients "
+                f"{', '.join(early)}): a build now would miss the rest of their day. Each time "
+                "zone's 03:00 schedule builds its clients' day once it is over there; to build "
+                f"earlier days, pick days that are over, or tag the run {TIMEZONE_TAG}=<zone>."
+            ),
+            allow_retries=False,
+        )
+    return client_ids
+
+
 def build_dbt_assets(
-    daily: dg.DailyPartitionsDefinition, lookback_days: int
+    config: ClientsConfig, daily: dg.DailyPartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
     """Two dbt asset sets: views built on demand, and the incremental marts by day."""
     translator = FeedTranslator()
@@ -99,9 +134,19 @@ def build_dbt_assets(
         pool="dbt_marts",
     )
     def feed_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run)."""
+        """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run),
+        for its time zone's clients (or the clients it names), leaving every other client's rows
+        as they were."""
         warehouse.use_local_default_if_unset()
         first, last = context.partition_key_range.start, context.partition_key_range.end
-        yield from dbt.cli(dbt_build_args(first, last, lookback_days), context=context).stream()
+        client_ids = clients_to_build(
+            config, context.run.tags, dt.date.fromisoformat(last), dt.datetime.now(dt.UTC)
+        )
+        context.log.info(f"building {first}..{last} for {len(client_ids)} client(s): {client_ids}")
+        everyone = len(client_ids) == len(config.clients)
+        args = dbt_build_args(
+            first, last, config.lookback_days, client_ids=None if everyone else client_ids
+        )
+        yield from dbt.cli(args, context=context).stream()
 
     return [moodle_views, feed_marts]

@@ -22,6 +22,7 @@ from orchestration.feeds import Feed
 
 ROWS_MATCH_MART = "rows_match_mart"
 HEADER_MATCHES_CONFIG = "header_matches_config"
+FILE_CHECKS = (ROWS_MATCH_MART, HEADER_MATCHES_CONFIG)
 
 
 def file_check_specs(feed: Feed, file_asset: str) -> list[dg.AssetCheckSpec]:
@@ -70,10 +71,13 @@ def evaluate_file_checks(
     client: ClientConfig,
     day: dt.date,
     made: ArchivedFile,
+    *,
+    asset_key: dg.AssetKey,
 ) -> Iterator[dg.AssetCheckResult]:
     header, file_rows = read_file_shape(made.path)
     mart_rows = count_mart_rows(conn, feed, client_id, client, day)
     yield dg.AssetCheckResult(
+        asset_key=asset_key,
         check_name=ROWS_MATCH_MART,
         passed=file_rows == mart_rows,
         metadata={"file_rows": file_rows, "mart_rows": mart_rows},
@@ -86,6 +90,7 @@ def evaluate_file_checks(
     )
     configured = list(client.headers(feed).values())
     yield dg.AssetCheckResult(
+        asset_key=asset_key,
         check_name=HEADER_MATCHES_CONFIG,
         passed=header == configured,
         metadata={"file_header": ", ".join(header), "configured": ", ".join(configured)},

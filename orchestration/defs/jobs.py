@@ -1,15 +1,21 @@
-"""Jobs: the daily marts for a day (or a range, in one run), each feed's files per client-day, and
-each feed's 05:00 deadline check; and the run tags they share."""
+"""Jobs: the daily marts for a day (or a range, in one run), one files run per client-day carrying
+all of the client's feeds, the views on demand, and the 05:00 deadline check; and the run tags
+they share."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.feeds import Feed
-
 DAILY_MARTS_JOB = "daily_marts_job"
 VIEWS_JOB = "moodle_views_job"
+CLIENT_FILES_JOB = "client_files_job"
+DEADLINE_JOB = "deadline_job"
 
+# A marts run for one time zone's clients (the zone's 03:00 schedule sets it), or for the clients
+# listed (comma-separated; `ods rebuild` sets it). Without either, every client, and every
+# client's day must be over.
+TIMEZONE_TAG = "ods/timezone"
+CLIENTS_TAG = "ods/clients"
 # Set on every files run the sensor requests; dagster.yaml limits concurrent runs per value
 # (`concurrency.runs.tag_concurrency_limits`), so one slow server is not opened 50 times at once.
 SFTP_HOST_TAG = "ods/sftp_host"
@@ -20,21 +26,16 @@ FILES_FOLLOW_TAG = "ods/files_follow"
 MARTS_RUN_TAG = "ods/marts_run"
 
 
-def files_job_name(feed: Feed) -> str:
-    return f"{feed.name}_files_job"
-
-
-def deadline_job_name(feed: Feed) -> str:
-    return f"{feed.name}_deadline_job"
-
-
 def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         DAILY_MARTS_JOB,
         selection=dg.AssetSelection.assets(*assets),
         description=(
             "Refresh the Moodle union views and views, then build the feed marts for a day "
-            "(or a range of days in one run). Files runs follow for every subscribed client."
+            f"(or a range of days in one run): for one time zone's clients with the tag "
+            f"{TIMEZONE_TAG} (each zone's 03:00 schedule sets it), for the clients in "
+            f"{CLIENTS_TAG}, or for every client. A files run follows for each of its clients "
+            "and days."
         ),
     )
 
@@ -53,25 +54,31 @@ def views_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinit
     )
 
 
-def files_job(feed: Feed, assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
-    """One run per client-day, so one client's broken server never blocks another's files.
-    The selection includes the assets' checks, the 05:00 deadline check among them."""
+def client_files_job(
+    files: dg.AssetsDefinition, deadline_checks: list[dg.AssetChecksDefinition]
+) -> dg.UnresolvedAssetJobDefinition:
+    """One run per client-day with every feed the client takes: one process (the in-process
+    executor: a step's own process would cost more than its work), one SSH session, one
+    retention pass. One client's broken server fails only that client's runs."""
     return dg.define_asset_job(
-        files_job_name(feed),
-        selection=dg.AssetSelection.assets(*assets),
+        CLIENT_FILES_JOB,
+        selection=dg.AssetSelection.assets(files) | dg.AssetSelection.checks(*deadline_checks),
+        executor_def=dg.in_process_executor,
         description=(
-            f"Export, check and deliver the {feed.prefix} file of one client for one day. "
-            f"Select only {feed.name}_delivery to re-send the archived file unchanged."
+            "Export, check and deliver one client's files for one day, all its feeds over one "
+            "SFTP session. Select only a feed's assets to re-run that feed; select only "
+            "<feed>_delivery to re-send the archived file unchanged."
         ),
     )
 
 
-def deadline_job(feed: Feed, check: dg.AssetChecksDefinition) -> dg.UnresolvedAssetJobDefinition:
-    """Runs only the deadline check. A job of checks alone has no partitions definition to
+def deadline_job(checks: list[dg.AssetChecksDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """Runs only the deadline checks. A job of checks alone has no partitions definition to
     validate a partition key against (1.13.27), so its runs name the partition by tags
     (`partition_tags`); the check reads the partition from them."""
     return dg.define_asset_job(
-        deadline_job_name(feed),
-        selection=dg.AssetSelection.checks(check),
-        description=f"Check that each subscribed client's {feed.prefix} file for a day is delivered.",
+        DEADLINE_JOB,
+        selection=dg.AssetSelection.checks(*checks),
+        executor_def=dg.in_process_executor,
+        description="Check that a client's files for a day were delivered by 05:00 local.",
     )

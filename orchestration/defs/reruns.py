@@ -28,7 +28,14 @@ from dagster._core.storage.tags import (
 
 from orchestration.clients import ClientsConfig
 from orchestration.days import file_name
-from orchestration.defs.jobs import DAILY_MARTS_JOB, FILES_FOLLOW_TAG, VIEWS_JOB, files_job_name
+from orchestration.defs.client_files import CLIENT_FILES, client_selection, delivery_key
+from orchestration.defs.jobs import (
+    CLIENT_FILES_JOB,
+    CLIENTS_TAG,
+    DAILY_MARTS_JOB,
+    FILES_FOLLOW_TAG,
+    VIEWS_JOB,
+)
 from orchestration.defs.partitions import client_day_key, day_before, days_between
 from orchestration.export import archive
 from orchestration.feeds import FEEDS, Feed
@@ -84,18 +91,22 @@ def feeds_of(config: ClientsConfig, client_id: str, feed_name: str | None) -> li
     return [FEEDS[feed_name]]
 
 
-def days_of(config: ClientsConfig, first: dt.date, last: dt.date | None) -> list[dt.date]:
-    """first..last (default: first alone), within the partitions Dagster has: from the clients
-    file's `first_day` through yesterday (today's partition exists once the day is over)."""
+def days_of(
+    config: ClientsConfig, client_id: str, first: dt.date, last: dt.date | None
+) -> list[dt.date]:
+    """first..last (default: first alone), from the clients file's `first_day` through the
+    client's yesterday: the last day that is over in the client's time zone."""
     last = last or first
     if last < first:
         raise RerunError(f"--to {last} is before --from {first}")
     if first < config.first_day:
         raise RerunError(f"{first} is before the first day, {config.first_day} (first_day)")
-    yesterday = day_before(dt.datetime.now(dt.UTC), config.timezone)
+    timezone = config.timezone_of(client_id)
+    yesterday = day_before(dt.datetime.now(dt.UTC), timezone)
     if last > yesterday:
         raise RerunError(
-            f"{last} is not over yet in {config.timezone}; the last day is {yesterday}"
+            f"{last} is not over yet in {timezone} (client {client_id}'s time zone); "
+            f"the last day is {yesterday}"
         )
     return days_between(first, last)
 
@@ -138,22 +149,22 @@ def resend(
     days: list[dt.date],
     log_level: str = QUIET,
 ) -> list[FileRun]:
-    """Deliver the archived files again, unchanged: the delivery asset only."""
+    """Deliver the archived files again, unchanged: the delivery assets only, one run a day."""
     archived_files(config, archive_root, client_id, feeds, days)
     return [
-        run_files(
+        file_run
+        for day in days
+        for file_run in run_client_files(
             defs,
             instance,
             config,
-            feed,
             client_id,
             day,
+            feeds,
             deliver_only=True,
             by="resend",
             log_level=log_level,
         )
-        for day in days
-        for feed in feeds
     ]
 
 
@@ -166,22 +177,32 @@ def rebuild(
     days: list[dt.date],
     log_level: str = QUIET,
 ) -> list[FileRun]:
-    """Rebuild the feeds' marts for the days (one run), then export, check and deliver each file."""
-    build_marts(defs, instance, days[0], days[-1], by="rebuild", feeds=feeds, log_level=log_level)
+    """Rebuild the client's rows of the feeds' marts for the days (one run; every other client's
+    rows stay as they were), then export, check and deliver its files, one run a day."""
+    build_marts(
+        defs,
+        instance,
+        days[0],
+        days[-1],
+        by="rebuild",
+        feeds=feeds,
+        clients=[client_id],
+        log_level=log_level,
+    )
     return [
-        run_files(
+        file_run
+        for day in days
+        for file_run in run_client_files(
             defs,
             instance,
             config,
-            feed,
             client_id,
             day,
+            feeds,
             deliver_only=False,
             by="rebuild",
             log_level=log_level,
         )
-        for day in days
-        for feed in feeds
     ]
 
 
@@ -211,11 +232,12 @@ def build_marts(
     last: dt.date,
     by: str,
     feeds: list[Feed] | None = None,
+    clients: list[str] | None = None,
     log_level: str = QUIET,
 ) -> dg.ExecuteInProcessResult:
-    """The marts for first..last in one run, of the given feeds only if any, with the union views
-    and views they read; RunFailed if it fails. Its files are run by the caller, so the files
-    sensor is told not to follow it."""
+    """The marts for first..last in one run — of the given feeds only if any, for the given
+    clients only if any — with the union views and views they read; RunFailed if it fails. Its
+    files are run by the caller, so the files sensor is told not to follow it."""
     job = defs.resolve_job_def(DAILY_MARTS_JOB)
     selection = None
     if feeds is not None:
@@ -232,6 +254,7 @@ def build_marts(
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
             FILES_FOLLOW_TAG: "false",
             STARTED_BY_TAG: f"ods {by}",
+            **({CLIENTS_TAG: ",".join(clients)} if clients else {}),
         },
         raise_on_error=False,
     )
@@ -243,45 +266,66 @@ def build_marts(
     return result
 
 
-def run_files(
+def run_client_files(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     config: ClientsConfig,
-    feed: Feed,
     client_id: str,
     day: dt.date,
+    feeds: list[Feed],
     *,
     deliver_only: bool,
     by: str,
     log_level: str = QUIET,
-) -> FileRun:
-    """One files run for a client-day: the whole files job, or its delivery asset alone."""
-    job = defs.resolve_job_def(files_job_name(feed))
-    delivery = dg.AssetKey(f"{feed.name}_delivery")
-    result = job.execute_in_process(
+) -> list[FileRun]:
+    """One files run for a client-day: the feeds' files, checks and deliveries, or the
+    deliveries alone; one FileRun per feed."""
+    # The checks of the selected assets come with them (the file checks, the deadline check).
+    assets, _ = client_selection(
+        config.clients[client_id], deliver_only=deliver_only, feeds=feeds
+    )
+    result = defs.resolve_job_def(CLIENT_FILES_JOB).execute_in_process(
         instance=instance,
         partition_key=client_day_key(client_id, day),
-        asset_selection=[delivery] if deliver_only else None,
+        asset_selection=assets,
         run_config=run_config(log_level),
         tags={STARTED_BY_TAG: f"ods {by}"},
         raise_on_error=False,
     )
-    name = file_name(feed.prefix, day, config.clients[client_id].file_date)
-    materialised = result.asset_materializations_for_node(delivery.path[-1])
-    delivered = (
-        {key: value.value for key, value in materialised[-1].metadata.items()}
-        if materialised
-        else {}
-    )
-    return FileRun(
-        feed=feed.name,
-        client_id=client_id,
-        day=day,
-        file_name=name,
-        success=result.success,
-        message="" if result.success else _failure_message(result),
-        delivered=delivered,
-    )
+    materialised = {
+        m.asset_key: {key: value.value for key, value in m.metadata.items()}
+        for m in result.asset_materializations_for_node(CLIENT_FILES)
+    }
+    failure = "" if result.success else _failure_message(result)
+    runs = []
+    for feed in feeds:
+        delivered = materialised.get(delivery_key(feed), {})
+        runs.append(
+            FileRun(
+                feed=feed.name,
+                client_id=client_id,
+                day=day,
+                file_name=file_name(feed.prefix, day, config.clients[client_id].file_date),
+                success=bool(delivered) and not _names_feed(failure, feed),
+                message=_feed_message(failure, feed)
+                if not delivered or _names_feed(failure, feed)
+                else "",
+                delivered=delivered,
+            )
+        )
+    return runs
+
+
+def _names_feed(failure: str, feed: Feed) -> bool:
+    return f"feed {feed.name}," in failure
+
+
+def _feed_message(failure: str, feed: Feed) -> str:
+    """The failure's line about `feed` (a run with several failed feeds lists one per line)."""
+    for line in failure.splitlines():
+        if f"feed {feed.name}," in line:
+            return line.removeprefix("- ")
+    return failure or "not delivered"
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:

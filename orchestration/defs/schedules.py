@@ -1,17 +1,34 @@
-"""The nightly clock, in the clients file's time zone: marts at 03:00, the deadline check at 05:00.
+"""The nightly clock, one per time zone that clients use: marts at 03:00, the deadline at 05:00.
 
-Both start RUNNING (Dagster's default is STOPPED): the product's promise is a file by 05:00
-every day, and a code location that loads without its schedule would silently break it. Stop
-them in the UI (Automation) to pause deliveries.
+"Local" is the client's zone. For each zone, `daily_marts_<zone>` runs at 03:00 there and builds
+that zone's yesterday for that zone's clients only (tag `ods/timezone`; the files runs follow),
+and `deadline_<zone>` runs at 05:00 there and checks that zone's client-days: the files runs
+already checked every file they delivered, so at 05:00 only the client-days with a file missing
+get a run, whose check fails (a night where everything arrived launches nothing).
+
+All start RUNNING (Dagster's default is STOPPED): the product's promise is a file by 05:00
+every day, and a code location that loads without its schedules would silently break it. Stop
+them in the UI (Automation) to pause deliveries, one zone at a time if need be.
 """
+
+from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from orchestration.clients import ClientsConfig
-from orchestration.defs.partitions import client_day_key, day_before, partition_tags
-from orchestration.feeds import Feed
+from orchestration.defs.client_files import delivery_key
+from orchestration.defs.deadline import DEADLINE_CHECK
+from orchestration.defs.jobs import TIMEZONE_TAG
+from orchestration.defs.partitions import (
+    client_day_key,
+    day_before,
+    partition_tags,
+    zone_slug,
+    zones,
+)
+from orchestration.feeds import FEEDS
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -22,52 +39,113 @@ MARTS_CRON = "0 3 * * *"
 DEADLINE_CRON = "0 5 * * *"
 
 
-def daily_marts_schedule(
-    config: ClientsConfig, marts_job: "UnresolvedAssetJobDefinition"
+def marts_schedule_name(zone: str) -> str:
+    return f"daily_marts_{zone_slug(zone)}"
+
+
+def deadline_schedule_name(zone: str) -> str:
+    return f"deadline_{zone_slug(zone)}"
+
+
+def daily_marts_schedules(
+    config: ClientsConfig, marts_job: UnresolvedAssetJobDefinition
+) -> list[dg.ScheduleDefinition]:
+    return [
+        _marts_schedule(config, zone, clients, marts_job) for zone, clients in zones(config).items()
+    ]
+
+
+def _marts_schedule(
+    config: ClientsConfig,
+    zone: str,
+    clients: list[str],
+    marts_job: UnresolvedAssetJobDefinition,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name="daily_marts_schedule",
+        name=marts_schedule_name(zone),
         cron_schedule=MARTS_CRON,
-        execution_timezone=config.timezone,
+        execution_timezone=zone,
         job=marts_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="03:00 local: build yesterday's marts; the files runs follow when it succeeds.",
+        description=(
+            f"03:00 {zone}: build yesterday's marts for the {len(clients)} client(s) in this "
+            f"time zone ({', '.join(clients[:5])}{', …' if len(clients) > 5 else ''}); their "
+            "files runs follow when it succeeds."
+        ),
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        day = day_before(context.scheduled_execution_time, config.timezone)
+        day = day_before(context.scheduled_execution_time, zone)
         if day < config.first_day:
             return dg.SkipReason(f"{day} is before first_day {config.first_day}")
-        return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
+        return dg.RunRequest(
+            run_key=f"{zone}|{day.isoformat()}",
+            partition_key=day.isoformat(),
+            tags={TIMEZONE_TAG: zone},
+        )
 
     return _schedule
 
 
-def deadline_schedule(
-    feed: Feed,
+def deadline_schedules(
     config: ClientsConfig,
-    job: "UnresolvedAssetJobDefinition",
+    job: UnresolvedAssetJobDefinition,
+    partitions: dg.MultiPartitionsDefinition,
+) -> list[dg.ScheduleDefinition]:
+    return [
+        _deadline_schedule(config, zone, clients, job, partitions)
+        for zone, clients in zones(config).items()
+    ]
+
+
+def _deadline_schedule(
+    config: ClientsConfig,
+    zone: str,
+    clients: list[str],
+    job: UnresolvedAssetJobDefinition,
     partitions: dg.MultiPartitionsDefinition,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name=f"{feed.name}_deadline_schedule",
+        name=deadline_schedule_name(zone),
         cron_schedule=DEADLINE_CRON,
-        execution_timezone=config.timezone,
+        execution_timezone=zone,
         job=job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
-            f"05:00 local: check that every subscribed client's {feed.prefix} file for "
-            "yesterday is delivered."
+            f"05:00 {zone}: for each client in this time zone whose file for yesterday is "
+            "missing, run its delivered_by_0500 check (which fails); delivered files were "
+            "checked when they were delivered."
         ),
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        day = day_before(context.scheduled_execution_time, config.timezone)
+        day = day_before(context.scheduled_execution_time, zone)
         if day < config.first_day:
             return []
+        delivered = {
+            feed.name: context.instance.get_materialized_partitions(delivery_key(feed))
+            for feed in FEEDS.values()
+            if config.subscribers(feed.name)
+        }
         requests = []
-        for client_id in config.subscribers(feed.name):
+        for client_id in clients:
             key = client_day_key(client_id, day)
+            missing = [
+                feed
+                for feed in FEEDS.values()
+                if feed.name in config.clients[client_id].feeds
+                and str(key) not in delivered[feed.name]
+            ]
+            if not missing:
+                continue
             # Tags, not partition_key: see jobs.deadline_job.
-            requests.append(dg.RunRequest(run_key=str(key), tags=partition_tags(partitions, key)))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{zone}|{key}",
+                    tags=partition_tags(partitions, key),
+                    asset_check_keys=[
+                        dg.AssetCheckKey(delivery_key(feed), DEADLINE_CHECK) for feed in missing
+                    ],
+                )
+            )
         return requests
 
     return _schedule

@@ -1,11 +1,12 @@
-"""Files follow marts: when a marts run succeeds, one files run per subscribed (feed, client, day).
+"""Files follow marts: when a marts run succeeds, one files run per (client, day) it built.
 
-Whatever started the marts run (the 03:00 schedule, an operator's run or backfill of a range in
-the UI), its days come from the run's partition tag or its partition range tags. Each files run
-is its own client-day, so one client's broken server fails only that client's runs; each carries
-`ods/sftp_host` so dagster.yaml can cap concurrent runs per server. The run key includes the
-marts run, so a marts run is followed exactly once and a later rebuild of the day is followed
-again.
+Whatever started the marts run (a zone's 03:00 schedule, an operator's run or backfill of a range
+in the UI, `ods rebuild`), its days come from the run's partition tag or its partition range tags
+and its clients from its `ods/timezone` or `ods/clients` tag (every client without either). Each
+files run is one client-day with every feed the client takes, so one client's broken server fails
+only that client's runs; each carries `ods/sftp_host` so dagster.yaml can cap concurrent runs per
+server. The run key includes the marts run, so a marts run is followed exactly once and a later
+rebuild of the day is followed again.
 """
 
 import datetime as dt
@@ -20,14 +21,15 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration.clients import ClientsConfig
+from orchestration.defs.client_files import client_selection
 from orchestration.defs.jobs import (
+    CLIENT_FILES_JOB,
     FILES_FOLLOW_TAG,
     MARTS_RUN_TAG,
     SFTP_HOST_TAG,
-    files_job_name,
 )
 from orchestration.defs.partitions import client_day_key, days_between
-from orchestration.feeds import FEEDS
+from orchestration.defs.run_scope import clients_of_run
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -46,42 +48,44 @@ def days_of_run(tags: Mapping[str, str]) -> list[dt.date]:
 
 
 def files_run_requests(
-    config: ClientsConfig, days: list[dt.date], marts_run_id: str
+    config: ClientsConfig, days: list[dt.date], client_ids: list[str], marts_run_id: str
 ) -> list[dg.RunRequest]:
-    """Day by day, then feed by feed, one request per subscribed client."""
+    """Day by day, one request per client: all the feeds it takes, in one run."""
     requests = []
     for day in days:
-        for feed in FEEDS.values():
-            for client_id in config.subscribers(feed.name):
-                key = client_day_key(client_id, day)
-                requests.append(
-                    dg.RunRequest(
-                        job_name=files_job_name(feed),
-                        partition_key=key,
-                        run_key=f"{marts_run_id}:{feed.name}:{key}",
-                        tags={
-                            SFTP_HOST_TAG: config.clients[client_id].sftp.host,
-                            MARTS_RUN_TAG: marts_run_id,
-                        },
-                    )
+        for client_id in client_ids:
+            key = client_day_key(client_id, day)
+            assets, checks = client_selection(config.clients[client_id])
+            requests.append(
+                dg.RunRequest(
+                    job_name=CLIENT_FILES_JOB,
+                    partition_key=key,
+                    run_key=f"{marts_run_id}:{key}",
+                    asset_selection=assets,
+                    asset_check_keys=checks,
+                    tags={
+                        SFTP_HOST_TAG: config.clients[client_id].sftp.host,
+                        MARTS_RUN_TAG: marts_run_id,
+                    },
                 )
+            )
     return requests
 
 
 def files_after_marts_sensor(
     config: ClientsConfig,
     marts_job: "UnresolvedAssetJobDefinition",
-    files_jobs: list["UnresolvedAssetJobDefinition"],
+    files_job: "UnresolvedAssetJobDefinition",
 ) -> dg.RunStatusSensorDefinition:
     @dg.run_status_sensor(
         name="files_after_marts_sensor",
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[marts_job],
-        request_jobs=files_jobs,
+        request_jobs=[files_job],
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "When a marts run succeeds, request one files run per subscribed feed, client and "
-            "day it built."
+            "When a marts run succeeds, request one files run per client and day it built, "
+            "carrying all the client's feeds."
         ),
     )
     def _sensor(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
@@ -91,6 +95,6 @@ def files_after_marts_sensor(
         days = days_of_run(run.tags)
         if not days:
             return dg.SkipReason(f"marts run {run.run_id} has no partition or partition range")
-        return files_run_requests(config, days, run.run_id)
+        return files_run_requests(config, days, clients_of_run(config, run.tags), run.run_id)
 
     return _sensor

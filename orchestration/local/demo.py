@@ -82,12 +82,12 @@ def use_demo_dagster_home() -> None:
 
 
 def run_days(first: dt.date, last: dt.date, log_level: str = "WARNING") -> list[FileRun]:
-    """Build the marts for first..last in one run, then each subscribed client's files per day."""
+    """Build the marts for first..last in one run, then each client's files, one run a day."""
     import dagster as dg
 
     from orchestration.defs.code_location import build_definitions
     from orchestration.defs.partitions import days_between
-    from orchestration.defs.reruns import build_marts, run_files
+    from orchestration.defs.reruns import build_marts, run_client_files
     from orchestration.feeds import FEEDS
 
     use_demo_dagster_home()
@@ -96,18 +96,18 @@ def run_days(first: dt.date, last: dt.date, log_level: str = "WARNING") -> list[
     config = load_clients()
     build_marts(defs, instance, first, last, by="demo", log_level=log_level)
     return [
-        run_files(
+        file_run
+        for day in days_between(first, last)
+        for client_id, client in sorted(config.clients.items())
+        for file_run in run_client_files(
             defs,
             instance,
             config,
-            feed,
             client_id,
             day,
+            [feed for feed in FEEDS.values() if feed.name in client.feeds],
             deliver_only=False,
             by="demo",
             log_level=log_level,
         )
-        for day in days_between(first, last)
-        for feed in FEEDS.values()
-        for client_id in config.subscribers(feed.name)
     ]

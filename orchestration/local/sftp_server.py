@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,9 @@ class LocalSftpServer:
         self.faults = SftpFaults(drop_after_bytes=drop_after_bytes)
         self._host_key = _load_host_key(host_key_path)
         self._accounts: dict[str, _Account] = {}
+        self.logins: Counter[str] = Counter()
+        """Successful logins per username since start: how many SSH sessions each client's
+        deliveries opened (tests count them)."""
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -254,6 +258,7 @@ class _SshServer(asyncssh.SSHServer):
         if self._connection is not None:
             username = self._connection.get_extra_info("username")
             peer = self._connection.get_extra_info("peername")
+            self._server.logins[username] += 1
             log.info("user %s logged in from %s", username, peer[0] if peer else "?")
 
     def connection_lost(self, exc: Exception | None) -> None:

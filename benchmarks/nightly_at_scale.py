@@ -556,29 +556,81 @@ def print_night(night: Night, verbose: bool) -> None:
         f"{_gb(night.memory_peak - night.memory_baseline)} above the {_gb(night.memory_baseline)} "
         "before the night"
     )
+    print_summary_row(night)
+
+
+@dataclass
+class ZoneStages:
+    """Seconds in each stage of one zone's night, from the event log."""
+
+    union_views: float
+    dbt: float
+    marts_run: float
+    sensor_gap: float | None
+    files: float | None
+
+
+def zone_stages(night: Night, zone: ZoneNight) -> ZoneStages:
+    marts = [r for r in night.runs if r.run_id in zone.marts_runs]
+    files = [r for r in night.runs if r.job in FILES_JOBS and _zone_of_run(r, night) == zone.zone]
+    union = dbt = 0.0
+    for run in marts:
+        for key, (start, end) in run.steps.items():
+            if UNION_VIEWS_STEP_HINT in key:
+                union += end - start
+            else:
+                dbt += end - start
+    marts_span = [(r.starting, r.ended) for r in marts if r.starting and r.ended]
+    starts = [r.starting for r in files if r.starting]
+    ends = [r.ended for r in files if r.ended]
+    gap = min(starts) - max(e for _, e in marts_span) if starts and marts_span else None
+    return ZoneStages(
+        union_views=union,
+        dbt=dbt,
+        marts_run=sum(e - s for s, e in marts_span),
+        sensor_gap=gap,
+        files=max(ends) - min(starts) if starts and ends else None,
+    )
 
 
 def _print_stages(night: Night) -> None:
+    for zone in night.zones:
+        stages = zone_stages(night, zone)
+        gap = "-" if stages.sensor_gap is None else f"{stages.sensor_gap:.1f} s"
+        files = "-" if stages.files is None else f"{stages.files:.1f} s"
+        print(
+            f"stages {zone.zone:<20} union views {stages.union_views:.1f} s, dbt "
+            f"{stages.dbt:.1f} s (marts run {stages.marts_run:.1f} s); marts end to first files "
+            f"run {gap}; files runs first start to last end {files}"
+        )
     marts = [r for r in night.runs if r.job == MARTS_JOB]
-    files = [r for r in night.runs if r.job in FILES_JOBS]
-    steps: dict[str, list[float]] = {}
+    steps: dict[str, float] = {}
     for run in marts:
         for key, (start, end) in run.steps.items():
-            steps.setdefault(key, []).append(end - start)
-    for key, durations in sorted(steps.items()):
-        stage = "union views" if UNION_VIEWS_STEP_HINT in key else "dbt marts"
-        print(f"stage {stage:<12} step {key}: {sum(durations):.1f} s over {len(durations)} run(s)")
-    for zone in night.zones:
-        zone_files = [r for r in files if _zone_of_run(r, night) == zone.zone]
-        starts = [r.starting for r in zone_files if r.starting]
-        ends = [r.ended for r in zone_files if r.ended]
-        mart_ends = [r.ended for r in marts if r.run_id in zone.marts_runs and r.ended]
-        if starts and ends:
-            gap = f", {min(starts) - max(mart_ends):.1f} s after its marts run" if mart_ends else ""
-            print(
-                f"stage files        {zone.zone}: {max(ends) - min(starts):.1f} s, first files run "
-                f"launched{gap}"
-            )
+            steps[key] = steps.get(key, 0.0) + end - start
+    print(
+        "marts steps, all zones: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(steps.items()))
+    )
+
+
+def print_summary_row(night: Night) -> None:
+    """The night in one row, as the issue's table has it."""
+    files = [r for r in night.runs if r.job in FILES_JOBS]
+    stages = [zone_stages(night, zone) for zone in night.zones]
+    start_up = [r.start_up for r in files if r.start_up is not None]
+    mean = statistics.fmean
+    print(
+        "\n| clients | files runs | marts stage | files stage | start-up per files run "
+        "| real work per files run | night (zones summed) | peak memory |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {night.n} | {len(files)} | {sum(s.marts_run for s in stages):.0f} s "
+        f"| {sum(s.files or 0 for s in stages):.0f} s "
+        f"| {mean(start_up) if start_up else 0:.1f} s "
+        f"| {mean([r.work for r in files]) if files else 0:.2f} s "
+        f"| {night.busy:.0f} s | {_gb(night.memory_peak)} |"
+    )
 
 
 def _zone_of_run(run: harness.RunTiming, night: Night) -> str | None:

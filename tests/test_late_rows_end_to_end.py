@@ -101,7 +101,7 @@ def _build(site: dict[str, Any], first: dt.date, last: dt.date | None = None) ->
     )
     assert marts.success
     site["views_made"] = True
-    files = site["defs"].resolve_job_def("completion_files_job")
+    files = site["defs"].resolve_job_def("client_files_job")
     day = first
     while day <= last:
         key = dg.MultiPartitionKey({"date": day.isoformat(), "client": "late"})

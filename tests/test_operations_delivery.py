@@ -46,6 +46,8 @@ from tests.e2e_support import (
     client_entry,
     expected_completions,
     parse_csv,
+    run_requested,
+    sensor_requests,
     write_clients_file,
 )
 
@@ -165,19 +167,12 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                     ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
                 },
             )
-            state["requests"] = _sensor_requests(defs, instance, marts)
+            state["requests"] = sensor_requests(defs, instance, marts)
             state["files_runs"] = {
                 (
                     r.partition_key.keys_by_dimension["client"],
                     r.partition_key.keys_by_dimension["date"],
-                ): (
-                    defs.resolve_job_def(r.job_name).execute_in_process(
-                        instance=instance,
-                        partition_key=r.partition_key,
-                        tags=r.tags,
-                        raise_on_error=False,
-                    )
-                )
+                ): run_requested(defs, instance, r)
                 for r in state["requests"]
             }
             state["delivered"] = {
@@ -186,6 +181,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 for day in DAYS
             }
             state["deadline_after"] = {c: _deadline(state, c, LAST) for c in ("acme", "umbrella")}
+            state["missing_at_0500"] = _missing_at_0500(state, LAST)
             yield state
     server.stop()
 
@@ -218,23 +214,29 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def _sensor_requests(
-    defs: dg.Definitions, instance: dg.DagsterInstance, marts: dg.ExecuteInProcessResult
-) -> list[dg.RunRequest]:
-    sensor = defs.resolve_sensor_def("files_after_marts_sensor")
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_event=marts.get_run_success_event(),
-        dagster_instance=instance,
-        dagster_run=marts.dagster_run,
-        repository_def=defs.get_repository_def(),
-    )
-    return list(sensor(context))
-
-
 def _deadline(state: dict[str, Any], client_id: str, day: dt.date) -> dg.AssetCheckEvaluation:
-    """Run the 05:00 schedule's request for one client-day, as the daemon would launch it."""
-    schedule = state["defs"].resolve_schedule_def("completion_deadline_schedule")
+    """Evaluate a client-day's delivered_by_0500 check now, as the deadline job does."""
+    key = client_day_key(client_id, day)
+    result = (
+        state["defs"]
+        .resolve_job_def("deadline_job")
+        .execute_in_process(
+            instance=state["instance"],
+            tags=dict(
+                state["defs"]
+                .resolve_job_def("client_files_job")
+                .partitions_def.get_tags_for_partition_key(str(key))
+            ),
+        )
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.partition == str(key)
+    return evaluation
+
+
+def _missing_at_0500(state: dict[str, Any], day: dt.date) -> list[str]:
+    """The clients whose check the 05:00 schedule runs: those with no delivery for the day."""
+    schedule = state["defs"].resolve_schedule_def("deadline_europe_london")
     context = dg.build_schedule_context(
         instance=state["instance"],
         scheduled_execution_time=dt.datetime.combine(
@@ -243,15 +245,7 @@ def _deadline(state: dict[str, Any], client_id: str, day: dt.date) -> dg.AssetCh
         repository_def=state["defs"].get_repository_def(),
     )
     requests = schedule.evaluate_tick(context).run_requests or []
-    (request,) = [r for r in requests if r.tags["dagster/partition/client"] == client_id]
-    result = (
-        state["defs"]
-        .resolve_job_def(schedule.job_name)
-        .execute_in_process(instance=state["instance"], tags=request.tags)
-    )
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.partition == str(client_day_key(client_id, day))
-    return evaluation
+    return sorted(r.tags["dagster/partition/client"] for r in requests)
 
 
 def _run(state: dict[str, Any], client_id: str, day: dt.date) -> dg.ExecuteInProcessResult:
@@ -259,7 +253,11 @@ def _run(state: dict[str, Any], client_id: str, day: dt.date) -> dg.ExecuteInPro
 
 
 def _delivery_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
-    (materialised,) = result.asset_materializations_for_node("completion_delivery")
+    (materialised,) = [
+        m
+        for m in result.asset_materializations_for_node("client_files")
+        if m.asset_key == dg.AssetKey("completion_delivery")
+    ]
     return {key: value.value for key, value in materialised.metadata.items()}
 
 
@@ -277,7 +275,7 @@ def test_the_sensor_requests_one_files_run_per_client_and_day_of_the_backfill(ni
             r.partition_key.keys_by_dimension["date"],
         )
         for r in requests
-    ) == sorted(("completion_files_job", c, d.isoformat()) for c in CLIENTS for d in DAYS)
+    ) == sorted(("client_files_job", c, d.isoformat()) for c in CLIENTS for d in DAYS)
     assert len({r.run_key for r in requests}) == len(CLIENTS) * len(DAYS)
     assert {r.tags[SFTP_HOST_TAG] for r in requests} == {"127.0.0.1"}
 
@@ -395,12 +393,12 @@ def test_a_retention_dry_run_lists_expired_files_without_removing_them(night):
     _record_as_ours(night["tmp"] / "archive", "globex", night["server"].port, old)
     result = (
         night["defs"]
-        .resolve_job_def("completion_files_job")
+        .resolve_job_def("client_files_job")
         .execute_in_process(
             instance=night["instance"],
             partition_key=client_day_key("globex", LAST),
             asset_selection=[dg.AssetKey("completion_delivery")],
-            run_config={"ops": {"completion_delivery": {"config": {"retention_dry_run": True}}}},
+            run_config={"ops": {"client_files": {"config": {"retention_dry_run": True}}}},
         )
     )
     metadata = _delivery_metadata(result)
@@ -422,7 +420,7 @@ def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_
     try:
         result = (
             night["defs"]
-            .resolve_job_def("completion_files_job")
+            .resolve_job_def("client_files_job")
             .execute_in_process(
                 instance=night["instance"],
                 partition_key=client_day_key("acme", LAST),
@@ -437,36 +435,58 @@ def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_
         failure = _failure(result).step_failure_data.user_failure_data
         assert failure is not None
         for fact in (
-            f"client acme, feed completion, day {LAST}, file {file_name(LAST)}: delivered, but",
+            f"client acme, day {LAST}: delivered {file_name(LAST)}, but",
             f"acme@127.0.0.1:{night['server'].port}:/outbound",
             f"permission denied removing the expired file {expired}",
         ):
             assert fact in failure.description
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-        # The upload itself went through, and is recorded, so the 05:00 check counts the file.
+        # The upload itself went through, and is recorded, so the 05:00 check counts the file
+        # (late, as everything delivered in this test of October's days is).
         assert (
             f"permission denied removing the expired file {expired}"
             in _delivery_metadata(result)["retention_error"]
         )
         assert (folder / file_name(LAST)).read_bytes() == sent
         assert (folder / expired).exists()
-        assert _deadline(night, "acme", LAST).passed
+        assert _deadline(night, "acme", LAST).metadata["state"].value == "late"
     finally:
         (folder / expired).unlink()
 
 
-def test_the_deadline_check_fails_for_a_missing_file_and_passes_once_delivered(night):
+def test_the_deadline_check_fails_for_a_missing_file_and_for_a_late_one(night):
     before = night["deadline_before"]
     assert not before.passed
     assert before.severity == dg.AssetCheckSeverity.ERROR
-    for fact in ("client acme", "Completion", file_name(LAST), str(LAST)):
+    for fact in ("client acme", "Completion", file_name(LAST), str(LAST), "not delivered"):
         assert fact in before.description
     after = night["deadline_after"]
-    assert after["acme"].passed
-    assert after["acme"].metadata["expected_file"].value == file_name(LAST)
-    assert "delivered_at" in after["acme"].metadata
+    # The night's files of 26 October were delivered today, weeks after 05:00 on the 27th.
+    late = after["acme"]
+    assert not late.passed
+    assert late.severity == dg.AssetCheckSeverity.ERROR
+    assert late.metadata["state"].value == "late"
+    assert late.metadata["expected_file"].value == file_name(LAST)
+    delivered_at = dt.datetime.fromisoformat(late.metadata["delivered_at"].value)
+    assert delivered_at.date() > LAST
+    for fact in ("client acme", file_name(LAST), "late (due 2026-10-27 05:00 GMT)"):
+        assert fact in late.description
     assert not after["umbrella"].passed
+    assert after["umbrella"].metadata["state"].value == "missing"
     assert "client umbrella" in after["umbrella"].description
+
+
+def test_the_files_run_checks_the_deadline_of_what_it_delivered(night):
+    (evaluation,) = [
+        e
+        for e in _run(night, "acme", LAST).get_asset_check_evaluations()
+        if e.check_name == "delivered_by_0500"
+    ]
+    assert evaluation.metadata["state"].value == "late"
+
+
+def test_at_0500_only_the_client_days_without_a_file_get_a_check_run(night):
+    assert night["missing_at_0500"] == ["hooli", "initech", "umbrella"]
 
 
 def test_ods_resend_delivers_the_archived_files_byte_for_byte(night, capsys):
@@ -511,16 +531,14 @@ def test_a_damaged_archive_file_is_refused_and_nothing_is_sent(night, capsys):
 
 
 def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_it(night):
-    job = night["defs"].resolve_job_def("completion_files_job")
+    job = night["defs"].resolve_job_def("client_files_job")
 
     def deliver(wait_seconds: float) -> dg.ExecuteInProcessResult:
         return job.execute_in_process(
             instance=night["instance"],
             partition_key=client_day_key("acme", LAST),
             asset_selection=[dg.AssetKey("completion_delivery")],
-            run_config={
-                "ops": {"completion_delivery": {"config": {"lock_wait_seconds": wait_seconds}}}
-            },
+            run_config={"ops": {"client_files": {"config": {"lock_wait_seconds": wait_seconds}}}},
             raise_on_error=False,
         )
 
@@ -532,10 +550,10 @@ def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_i
     assert not refused.success
     failure = _failure(refused).step_failure_data.user_failure_data
     assert failure is not None
-    assert f"client acme, feed completion, day {LAST}" in failure.description
+    assert f"client acme, day {LAST}: not delivered" in failure.description
     assert f"another delivery of client acme, day {LAST} is in progress" in failure.description
     assert f"held by 'ods delivery acme {LAST} by the test'" in failure.description
-    assert not refused.asset_materializations_for_node("completion_delivery")
+    assert not refused.asset_materializations_for_node("client_files")
 
     released_at: list[float] = []
     with psycopg.connect(night["pg"].conninfo(), autocommit=True) as holder:

@@ -248,3 +248,43 @@ def test_a_schema_left_by_a_release_before_the_marker_is_adopted(conn: psycopg.C
         "select obj_description('moodle'::regnamespace, 'pg_namespace')"
     ).fetchone()
     assert comment is not None and comment.startswith("Outbound Data Sync")
+
+
+def _xmin(conn: psycopg.Connection, relation: str) -> str:
+    """The transaction that last wrote the relation's catalogue row: changes with any DDL."""
+    (xmin,) = conn.execute(
+        "select xmin::text from pg_class where oid = %s::regclass", (relation,)
+    ).fetchone()
+    return xmin
+
+
+def test_a_night_with_nothing_changed_writes_nothing(conn: psycopg.Connection) -> None:
+    first = create_union_views(conn, [ACME, GLOBEX])
+    before = {v: _xmin(conn, f"moodle.{v}") for v in ("mdl_user", "mdl_quiz", "client_settings")}
+
+    again = create_union_views(conn, [ACME, GLOBEX])
+
+    assert first["unchanged"] is False
+    assert again["unchanged"] is True
+    assert again["fingerprint"] == first["fingerprint"]
+    assert again["views"] == first["views"]
+    assert {v: _xmin(conn, f"moodle.{v}") for v in before} == before
+
+
+def test_a_dropped_view_or_a_changed_client_makes_the_views_again(
+    conn: psycopg.Connection,
+) -> None:
+    create_union_views(conn, [ACME, GLOBEX])
+    conn.execute("drop view moodle.mdl_quiz")
+
+    healed = create_union_views(conn, [ACME, GLOBEX])
+
+    assert healed["unchanged"] is False
+    assert conn.execute("select count(*) from moodle.mdl_quiz").fetchone() == (2,)
+    moved = MoodleSource("globex", "moodle_globex", "m_", "Australia/Sydney")
+    changed = create_union_views(conn, [ACME, moved])
+    assert changed["unchanged"] is False
+    assert changed["fingerprint"] != healed["fingerprint"]
+    assert conn.execute(
+        "select timezone from moodle.client_settings where client_id = 'globex'"
+    ).fetchone() == ("Australia/Sydney",)

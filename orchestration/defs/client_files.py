@@ -17,7 +17,6 @@ client-day: exports are cheap and deliveries idempotent) only when every failure
 itself.
 """
 
-
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass

@@ -16,7 +16,6 @@ materialisation, not per partition (dagster-io/dagster discussion #34023), so on
 delivery would make the asset look fresh while another client's file is missing.
 """
 
-
 import datetime as dt
 import warnings
 from typing import Any
@@ -45,7 +44,8 @@ def deadline_verdict(
     """(passed, what happened): missing and late both fail; on time is at or before 05:00."""
     if first_delivered_at is None:
         return False, "missing"
-    if first_delivered_at <= deadline:
+    # As instants: aware datetimes sharing a tzinfo compare by wall-clock time.
+    if first_delivered_at.astimezone(dt.UTC) <= deadline.astimezone(dt.UTC):
         return True, "on time"
     return False, "late"
 

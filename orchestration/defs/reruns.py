@@ -281,9 +281,7 @@ def run_client_files(
     """One files run for a client-day: the feeds' files, checks and deliveries, or the
     deliveries alone; one FileRun per feed."""
     # The checks of the selected assets come with them (the file checks, the deadline check).
-    assets, _ = client_selection(
-        config.clients[client_id], deliver_only=deliver_only, feeds=feeds
-    )
+    assets, _ = client_selection(config.clients[client_id], deliver_only=deliver_only, feeds=feeds)
     result = defs.resolve_job_def(CLIENT_FILES_JOB).execute_in_process(
         instance=instance,
         partition_key=client_day_key(client_id, day),

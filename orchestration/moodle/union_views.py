@@ -45,6 +45,9 @@ run this step again (before dbt) to bring the views back.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -60,6 +63,8 @@ UNION_SCHEMA_MARKER = (
     "Outbound Data Sync: union views over the clients' Moodle replicas, written by the moodle "
     "union views step; it may replace anything in this schema."
 )
+# The schema comment ends with what the views were last made from (`_fingerprint`).
+FINGERPRINT_LABEL = "\nmade from: "
 
 ScormTracking = Literal["legacy", "normalised"]
 
@@ -99,6 +104,24 @@ def create_union_views(
         _check_sources(conn, sources)
         client_tables = _client_tables(conn, sources)
         _claim_schema(conn, schema)
+        fingerprint = _fingerprint(sources, client_tables)
+        clients = {
+            s.client_id: {
+                "timezone": s.timezone,
+                "scorm_tracking": _scorm_tracking(client_tables[s.client_id]),
+            }
+            for s in sources
+        }
+        views_present = _views_present(conn, schema, client_tables)
+        if views_present is not None and _stored_fingerprint(conn, schema) == fingerprint:
+            return {
+                "schema": schema,
+                "views": views_present,
+                "recreated": [],
+                "clients": clients,
+                "unchanged": True,
+                "fingerprint": fingerprint,
+            }
 
         views: dict[str, list[str]] = {}
         recreated: list[str] = []
@@ -113,15 +136,75 @@ def create_union_views(
                 recreated.append(view)
             views[view] = [s.client_id for s in present]
 
-        clients = {
-            s.client_id: {
-                "timezone": s.timezone,
-                "scorm_tracking": _scorm_tracking(client_tables[s.client_id]),
-            }
-            for s in sources
-        }
         _write_client_settings(conn, schema, sources, clients)
-    return {"schema": schema, "views": views, "recreated": recreated, "clients": clients}
+        _store_fingerprint(conn, schema, fingerprint)
+    return {
+        "schema": schema,
+        "views": views,
+        "recreated": recreated,
+        "clients": clients,
+        "unchanged": False,
+        "fingerprint": fingerprint,
+    }
+
+
+def _fingerprint(
+    sources: Sequence[MoodleSource], client_tables: dict[str, dict[str, dict[str, str]]]
+) -> str:
+    """What the views and client_settings are made from: the clients (schema, prefix, zone),
+    the columns their replicas have, and the tables and columns this release knows. Equal
+    fingerprints make equal views, so an unchanged night writes nothing (issue 13: 200 client
+    schemas re-created every night for no change)."""
+    made_from = {
+        "sources": [
+            [s.client_id, s.moodle_schema, s.table_prefix, s.timezone]
+            for s in sorted(sources, key=lambda s: s.client_id)
+        ],
+        "tables": client_tables,
+        "known": {t: [[c.name, c.pg_type] for c in cs] for t, cs in _known_tables().items()},
+    }
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()
+
+
+def _views_present(
+    conn: psycopg.Connection[Any], schema: str, client_tables: dict[str, dict[str, dict[str, str]]]
+) -> dict[str, list[str]] | None:
+    """view → client ids that have its table, if every view and client_settings exist; else
+    None (one was dropped, e.g. by a replica reload's cascade: everything is written again)."""
+    wanted = [f"mdl_{table}" for table in _known_tables()]
+    found = {
+        row[0]
+        for row in conn.execute(
+            "select c.relname from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname = any(%s)",
+            (schema, [*wanted, "client_settings"]),
+        )
+    }
+    if found != {*wanted, "client_settings"}:
+        return None
+    return {
+        f"mdl_{table}": sorted(c for c, tables in client_tables.items() if table in tables)
+        for table in _known_tables()
+    }
+
+
+def _stored_fingerprint(conn: psycopg.Connection[Any], schema: str) -> str | None:
+    row = conn.execute(
+        "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
+        (schema,),
+    ).fetchone()
+    comment = (row[0] if row else None) or ""
+    _, _, fingerprint = comment.partition(FINGERPRINT_LABEL)
+    return fingerprint.strip() or None
+
+
+def _store_fingerprint(conn: psycopg.Connection[Any], schema: str, fingerprint: str) -> None:
+    conn.execute(
+        sql.SQL("comment on schema {} is {}").format(
+            sql.Identifier(schema),
+            sql.Literal(f"{UNION_SCHEMA_MARKER}{FINGERPRINT_LABEL}{fingerprint}"),
+        )
+    )
 
 
 def _claim_schema(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -130,7 +213,7 @@ def _claim_schema(conn: psycopg.Connection[Any], schema: str) -> None:
         "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
         (schema,),
     ).fetchone()
-    if found is not None and found[0] == UNION_SCHEMA_MARKER:
+    if found is not None and (found[0] or "").startswith(UNION_SCHEMA_MARKER):
         return
     if found is not None:
         foreign = [
@@ -225,10 +308,13 @@ def _client_tables(
         """,
         ([s.moodle_schema for s in sources],),
     ).fetchall()
+    by_schema: dict[str, list[tuple[str, str, str]]] = {}
+    for nspname, relname, attname, pg_type in rows:
+        by_schema.setdefault(nspname, []).append((relname, attname, pg_type))
     tables: dict[str, dict[str, dict[str, str]]] = {s.client_id: {} for s in sources}
     for source in sources:
-        for nspname, relname, attname, pg_type in rows:
-            if nspname != source.moodle_schema or not relname.startswith(source.table_prefix):
+        for relname, attname, pg_type in by_schema.get(source.moodle_schema, []):
+            if not relname.startswith(source.table_prefix):
                 continue
             table = relname[len(source.table_prefix) :]
             if table in known:
@@ -236,6 +322,7 @@ def _client_tables(
     return tables
 
 
+@functools.cache
 def _known_tables() -> dict[str, list[_ViewColumn]]:
     """Every table of every release we know, each column typed to fit all releases.
 

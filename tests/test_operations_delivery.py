@@ -237,14 +237,14 @@ def _deadline(state: dict[str, Any], client_id: str, day: dt.date) -> dg.AssetCh
 def _missing_at_0500(state: dict[str, Any], day: dt.date) -> list[str]:
     """The clients whose check the 05:00 schedule runs: those with no delivery for the day."""
     schedule = state["defs"].resolve_schedule_def("deadline_europe_london")
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=state["instance"],
         scheduled_execution_time=dt.datetime.combine(
             day + dt.timedelta(days=1), dt.time(5), tzinfo=ZoneInfo("Europe/London")
         ),
         repository_def=state["defs"].get_repository_def(),
-    )
-    requests = schedule.evaluate_tick(context).run_requests or []
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests or []
     return sorted(r.tags["dagster/partition/client"] for r in requests)
 
 

@@ -104,10 +104,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def _tick(setup: dict[str, Any], name: str, at: dt.datetime) -> list[dg.RunRequest]:
     schedule = setup["defs"].resolve_schedule_def(name)
     # The module's instance (DAGSTER_HOME): the 05:00 schedule reads its deliveries.
-    with dg.DagsterInstance.get() as instance:
-        context = dg.build_schedule_context(
+    # The context is closed after the tick: the instance it opens for the schedule (the 05:00
+    # schedule reads deliveries) would otherwise stay Dagster's current one after it is gone.
+    with (
+        dg.DagsterInstance.get() as instance,
+        dg.build_schedule_context(
             instance=instance, scheduled_execution_time=at, repository_def=setup["repository"]
-        )
+        ) as context,
+    ):
         return list(schedule.evaluate_tick(context).run_requests or [])
 
 

@@ -160,6 +160,8 @@ def nights(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             state["files_2"] = {
                 (c, f): _file(folders[c], f, NIGHT_2) for c, f in itertools.product(SITES, FEEDS)
             }
+            # Nothing changed since: the same night again builds no view.
+            state["night_3"] = _night(defs, instance, NIGHT_2)
         with psycopg.connect(module_pg.conninfo()) as conn:
             state["expected"] = {
                 (c, f, d): _expected(conn, c, f, d)
@@ -279,3 +281,20 @@ def test_ods_replica_indexes_prints_the_statements_and_applies_them_only_where_a
     assert "created moodle_acme.ods_mdl_quiz_attempts_timefinish" in capsys.readouterr().out
     assert cli.main(["replica-indexes"]) == 0
     assert "every day-window index is in place" in capsys.readouterr().out
+
+
+def _views_built(night: dict[str, Any]) -> list[str]:
+    return [
+        m.asset_key.path[-1] for m in night["marts"].asset_materializations_for_node("moodle_views")
+    ]
+
+
+def test_views_are_built_when_missing_and_left_alone_when_nothing_changed(nights):
+    assert "stg_moodle__users" in _views_built(nights["night_1"])  # first night
+    assert "stg_moodle__users" in _views_built(nights["night_2"])  # the reload dropped them
+    assert _views_built(nights["night_3"]) == []  # nothing changed
+    union = [
+        m.metadata.get("unchanged")
+        for m in nights["night_3"]["marts"].asset_materializations_for_node("moodle_union_views")
+    ]
+    assert union and all(flag is not None and flag.value for flag in union)

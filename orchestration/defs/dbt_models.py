@@ -15,9 +15,16 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from orchestration import warehouse
 from orchestration.clients import ClientsConfig
 from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
-from orchestration.defs.jobs import CLIENTS_TAG, TIMEZONE_TAG
+from orchestration.defs.jobs import CLIENTS_TAG, MARTS_POOL, TIMEZONE_TAG
 from orchestration.defs.partitions import clients_whose_day_is_not_over
+from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.run_scope import clients_of_run
+from orchestration.defs.views_state import (
+    built_for,
+    missing_views,
+    record_built,
+    views_fingerprint,
+)
 from orchestration.paths import DBT_PROJECT_DIR, dbt_parse_args, venv_bin
 
 MARTS_SELECTION = "config.materialized:incremental"
@@ -51,6 +58,18 @@ def parse_project() -> None:
 # parse`) or at deploy time.
 if os.environ.get("DAGSTER_IS_DEV_CLI"):
     parse_project()
+
+
+def _unique_ids_of(context: dg.AssetExecutionContext) -> list[str]:
+    """dbt unique ids of the step's selected assets (dagster-dbt keeps them in the specs'
+    metadata)."""
+    ids = []
+    for key in context.selected_asset_keys:
+        spec_metadata = context.assets_def.specs_by_key[key].metadata
+        unique_id = spec_metadata.get("dagster_dbt/unique_id")
+        if unique_id:
+            ids.append(unique_id)
+    return sorted(ids)
 
 
 class FeedTranslator(DagsterDbtTranslator):
@@ -118,11 +137,30 @@ def build_dbt_assets(
         exclude=MARTS_SELECTION,
         dagster_dbt_translator=translator,
         name="moodle_views",
+        pool=MARTS_POOL,  # two marts runs at once must not rebuild the views under each other
     )
-    def moodle_views(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        """Staging and intermediate views over the Moodle union views."""
+    def moodle_views(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse_db: WarehouseResource
+    ) -> Iterator[Any]:
+        """Staging and intermediate views over the Moodle union views: built again only when the
+        union views or the views' SQL changed, or a view is missing (views_state)."""
         warehouse.use_local_default_if_unset()
+        unique_ids = [uid for uid in _unique_ids_of(context) if uid.startswith("model.")]
+        with warehouse_db.connect(autocommit=True) as conn:
+            wanted = views_fingerprint(conn, manifest(), unique_ids)
+            missing = missing_views(conn, manifest(), unique_ids)
+            if wanted is not None and not missing and built_for(conn) == wanted:
+                context.log.info(
+                    f"the {len(unique_ids)} views are as built from the same union views and SQL: "
+                    "dbt not run (they and their tests are re-built when either changes)"
+                )
+                return
+        if missing:
+            context.log.info(f"building the views; missing: {', '.join(missing[:10])}")
         yield from dbt.cli(VIEWS_BUILD_ARGS, context=context).stream()
+        if wanted is not None and context.selected_asset_keys == set(context.assets_def.keys):
+            with warehouse_db.connect(autocommit=True) as conn:
+                record_built(conn, wanted)
 
     @dbt_assets(
         manifest=dbt_project.manifest_path,
@@ -131,7 +169,7 @@ def build_dbt_assets(
         partitions_def=daily,
         dagster_dbt_translator=translator,
         name="feed_marts",
-        pool="dbt_marts",
+        pool=MARTS_POOL,
     )
     def feed_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run),

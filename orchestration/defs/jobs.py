@@ -10,6 +10,11 @@ DAILY_MARTS_JOB = "daily_marts_job"
 VIEWS_JOB = "moodle_views_job"
 CLIENT_FILES_JOB = "client_files_job"
 DEADLINE_JOB = "deadline_job"
+# The pool of every step of a marts run (union views, dbt views, marts): with the instance's
+# `concurrency.pools.default_limit: 1`, one at a time, whichever runs they belong to. Concurrent
+# dbt runs of one incremental model collide (dagster-io/dagster#17778), and two zones' runs would
+# rebuild the views under each other (`relation ... does not exist`, seen in the benchmark).
+MARTS_POOL = "dbt_marts"
 
 # A marts run for one time zone's clients (the zone's 03:00 schedule sets it), or for the clients
 # listed (comma-separated; `ods rebuild` sets it). Without either, every client, and every

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.clients import ClientsConfig
+from orchestration.defs.jobs import MARTS_POOL
 from orchestration.defs.resources import WarehouseResource
 from orchestration.moodle.replica_indexes import missing_index_costs, missing_indexes
 from orchestration.moodle.union_views import MoodleSource, create_union_views
@@ -37,7 +38,9 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
         for table in tables
     ]
 
-    @dg.multi_asset(specs=specs, name="moodle_union_views")
+    # In the marts pool with the dbt steps: two zones' marts runs at once (New York and Toronto
+    # tick together) must not rewrite the views under each other.
+    @dg.multi_asset(specs=specs, name="moodle_union_views", pool=MARTS_POOL)
     def moodle_union_views(
         context: dg.AssetExecutionContext, warehouse_db: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
@@ -50,7 +53,11 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
         with warehouse_db.connect() as conn:
             report = create_union_views(conn, sources)
             costs = missing_index_costs(conn, missing_indexes(conn, replicas))
-        context.log.info(f"union views over {len(sources)} client schemas: {report}")
+        context.log.info(
+            f"union views over {len(sources)} client schemas: "
+            + ("unchanged, nothing written" if report["unchanged"] else "written")
+            + (f"; dropped and made again: {report['recreated']}" if report["recreated"] else "")
+        )
         if costs:
             context.log.warning(
                 f"{len(costs)} day-window index(es) missing on the replicas, so those reads scan "
@@ -59,7 +66,11 @@ def build_union_views_asset(config: ClientsConfig, tables: list[str]) -> dg.Asse
             )
         for spec in specs:
             missing = [c for c in costs if c["union_view"] == spec.key.path[-1]]
-            metadata: dict[str, Any] = {"clients": ", ".join(s.client_id for s in sources)}
+            metadata: dict[str, Any] = {
+                "clients": len(sources),
+                # True when nothing changed since the last run, so nothing was written.
+                "unchanged": report["unchanged"],
+            }
             if missing:
                 metadata["missing_replica_indexes"] = dg.MetadataValue.json(missing)
             yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)

@@ -65,6 +65,8 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 2
+  pools:
+    default_limit: 1  # pool dbt_marts: one marts-run step at a time (union views, views, marts)
 """
 
 

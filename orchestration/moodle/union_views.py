@@ -113,7 +113,7 @@ def create_union_views(
             for s in sources
         }
         views_present = _views_present(conn, schema, client_tables)
-        if views_present is not None and _stored_fingerprint(conn, schema) == fingerprint:
+        if views_present is not None and stored_fingerprint(conn, schema) == fingerprint:
             return {
                 "schema": schema,
                 "views": views_present,
@@ -188,7 +188,8 @@ def _views_present(
     }
 
 
-def _stored_fingerprint(conn: psycopg.Connection[Any], schema: str) -> str | None:
+def stored_fingerprint(conn: psycopg.Connection[Any], schema: str) -> str | None:
+    """What the union views in `schema` were last made from; None if unknown."""
     row = conn.execute(
         "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
         (schema,),

@@ -41,12 +41,14 @@ def views_fingerprint(
 def missing_views(
     conn: psycopg.Connection[Any], manifest: Mapping[str, Any], unique_ids: Iterable[str]
 ) -> list[str]:
-    """The selected view models that are not in the database."""
+    """The selected models that should be in the database and are not (ephemeral models are
+    CTEs of the models that use them, never relations)."""
     nodes = manifest["nodes"]
     wanted = [
         f"{nodes[uid]['schema']}.{nodes[uid].get('alias') or nodes[uid]['name']}"
         for uid in unique_ids
         if nodes[uid]["resource_type"] == "model"
+        and nodes[uid]["config"].get("materialized") != "ephemeral"
     ]
     found = {
         row[0]

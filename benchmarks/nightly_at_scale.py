@@ -908,7 +908,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             stop_postgres(pgdata)
             _remove_work(args, made_work)
-    return 0 if all(not z.timed_out for n in nights for z in n.zones) else 1
+    # A night that left a file undelivered is a failed night, whatever its runs say.
+    complete = all(set(n.expected) <= set(n.delivered) for n in nights)
+    return 0 if complete and all(not z.timed_out for n in nights for z in n.zones) else 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ _database_numbers = itertools.count(1)
 # (xdist's own order, most tests first, left the slowest modules, which have few tests, for last:
 # one worker ran them alone for a minute.)
 SLOWEST_FIRST = (
+    "test_daemon_night.py",
     "test_operations_delivery.py",
+    "test_isolation_at_scale.py",
+    "test_time_zones_end_to_end.py",
     "test_read_only_replicas.py",
     "test_quiet_commands.py",
     "test_late_rows_end_to_end.py",

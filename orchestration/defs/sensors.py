@@ -83,6 +83,9 @@ def files_after_marts_sensor(
         monitored_jobs=[marts_job],
         request_jobs=[files_job],
         default_status=dg.DefaultSensorStatus.RUNNING,
+        # The daemon's default, 30 s, was a zone's longest wait between its marts run ending and
+        # its first files run (the night benchmark); an evaluation with nothing new is cheap.
+        minimum_interval_seconds=5,
         description=(
             "When a marts run succeeds, request one files run per client and day it built, "
             "carrying all the client's feeds."

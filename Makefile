@@ -18,7 +18,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	# --compile-bytecode: this environment sets PYTHONDONTWRITEBYTECODE, so without it every
 	# start re-compiles dagster (8-10 s instead of 4 s; stack-notes.md).
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --compile-bytecode --python $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --all-extras --compile-bytecode --python $(BIN)/python
 	touch $@
 
 $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)

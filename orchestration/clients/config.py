@@ -21,6 +21,8 @@ file's folder) must exist and be readable files at load (`load_clients(require_f
 that check, for `ods up` / `ods demo`, which create the demo's keys and load again afterwards).
 Environment variables (`sftp.private_key_env`, `sftp.password_env`) are read at delivery time
 only, as secrets should be: a missing one is a clear error then, not at load.
+`alerts.email` (optional) lists addresses at the client that get its alerts as well as the
+operators; each must be a plain address (`name@domain`), refused at load otherwise.
 """
 
 from __future__ import annotations
@@ -238,6 +240,46 @@ def _check_host_key_line(text: str) -> str:
     return f"{parts[0]} {parts[1]}"
 
 
+# A plain address, as SMTP's RCPT TO takes it: no display name, no comment, no list.
+EMAIL_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+class AlertContacts(_Strict):
+    """Who at the client hears of its failed deliveries and missed 05:00 deadlines, besides the
+    operators (ODS_ALERT_EMAIL), who always do. One address or a list."""
+
+    email: list[str]
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _plain_addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise ValueError(
+                "list at least one address, e.g. email: [learning-ops@client.example]; omit "
+                "alerts to send this client's alerts to the operators only"
+            )
+        for address in value:
+            if (
+                not isinstance(address, str)
+                or len(address) > 254
+                or not EMAIL_ADDRESS.match(address)
+            ):
+                raise ValueError(
+                    f"{address!r} is not an e-mail address; give plain addresses such as "
+                    "'learning-ops@client.example', one per list item (no display names, commas "
+                    "or spaces)"
+                )
+        repeated = sorted({a for a in value if [b.lower() for b in value].count(a.lower()) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is listed twice")
+        return value
+
+
 class ClientConfig(_Strict):
     """One client organisation: its Moodle replica, feeds, file format and SFTP folder."""
 
@@ -252,6 +294,7 @@ class ClientConfig(_Strict):
     line_ending: Literal["crlf", "lf"] = "crlf"
     byte_order_mark: bool = False
     neutralise_formulas: bool = False
+    alerts: AlertContacts | None = None
 
     _check_tz = field_validator("timezone")(
         classmethod(lambda cls, v: None if v is None else _check_timezone(v))

@@ -1,4 +1,4 @@
-"""`ods up / down / status`: the local default's embedded PostgreSQL and SFTP server.
+"""`ods up / down / status`: the local default's embedded PostgreSQL, SFTP server and mail sink.
 
 Both run in the background and keep their state under `.ods/` (ODS_HOME), so every command is
 safe to repeat: `up` starts what is not running, `down` stops what is.
@@ -8,6 +8,11 @@ localhost gets an account named by its `sftp.username`, an ed25519 key pair at i
 `sftp.private_key_path`, and its folder under `.ods/sftp/root/<username>/`. The server listens on
 the port those clients name (`sftp.port`): the clients file is the one place the port is set.
 When no client is local, no SFTP server is started.
+
+The mail sink (orchestration/local/mail_sink.py) is the local default's SMTP server: alerts go to
+it and land in `.ods/mail/` as `.eml` files. It listens on 127.0.0.1, on ODS_MAIL_SINK_PORT or
+any free port; its pid file holds the port, which is how the code location finds it
+(orchestration/defs/alerts.py).
 """
 
 from __future__ import annotations
@@ -66,6 +71,24 @@ class SftpPaths:
     @property
     def log_file(self) -> Path:
         return self.base / "server.log"
+
+
+@dataclass(frozen=True)
+class MailSinkPaths:
+    home: Path
+
+    @property
+    def folder(self) -> Path:
+        """Where each message lands as an `.eml` file."""
+        return self.home / "mail"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "sink.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "sink.log"
 
 
 def _is_local(host: str) -> bool:
@@ -232,19 +255,105 @@ def stop_sftp(home: Path | None = None) -> bool:
     return True
 
 
+def mail_sink_port() -> int:
+    text = os.environ.get("ODS_MAIL_SINK_PORT") or "0"
+    if not text.isdigit() or int(text) > 65535:
+        raise ServiceError(f"ODS_MAIL_SINK_PORT={text!r} is not a port; unset it for any free port")
+    return int(text)
+
+
+def running_mail_sink(home: Path | None = None) -> tuple[int, int] | None:
+    """(pid, port) of the local mail sink if it runs."""
+    running = _running(MailSinkPaths(home or ods_home()).pid_file)
+    if running is None or running[1] is None:
+        return None
+    return running[0], running[1]
+
+
+def start_mail_sink(home: Path | None = None) -> tuple[int, int]:
+    """Start the local SMTP sink in the background (no-op when it runs); returns (pid, port)."""
+    home = home or ods_home()
+    return _wait_for_mail_sink(home, _launch_mail_sink(home))
+
+
+def _launch_mail_sink(home: Path) -> subprocess.Popen[bytes] | None:
+    """The sink's process, started and not waited for (None when it runs already): `up` starts
+    it first and waits last, so its start-up (~0.5 s) overlaps PostgreSQL's."""
+    paths = MailSinkPaths(home)
+    if running_mail_sink(home):
+        return None
+    port = mail_sink_port()
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    paths.pid_file.unlink(missing_ok=True)
+    with paths.log_file.open("ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orchestration.local.mail_sink",
+                "--folder",
+                str(paths.folder),
+                "--port",
+                str(port),
+                "--pid-file",
+                str(paths.pid_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _wait_for_mail_sink(home: Path, process: subprocess.Popen[bytes] | None) -> tuple[int, int]:
+    paths = MailSinkPaths(home)
+    deadline = time.monotonic() + 15
+    # The sink writes its pid file once it listens (the port is its own choice when 0).
+    while (started := running_mail_sink(home)) is None:
+        if process is None or process.poll() is not None or time.monotonic() > deadline:
+            raise ServiceError(
+                f"the local mail sink did not start on 127.0.0.1 (ODS_MAIL_SINK_PORT "
+                f"{mail_sink_port() or 'unset: any free port'}); see {paths.log_file}"
+            )
+        time.sleep(0.05)
+    return started
+
+
+def stop_mail_sink(home: Path | None = None) -> bool:
+    paths = MailSinkPaths(home or ods_home())
+    pid = _pid_alive(paths.pid_file)
+    if pid is None:
+        paths.pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        if _pid_alive(paths.pid_file) is None:  # the sink removes it on its way out
+            break
+        time.sleep(0.1)
+    paths.pid_file.unlink(missing_ok=True)
+    return True
+
+
 def up(
     config: ClientsConfig, home: Path | None = None
 ) -> tuple[LocalPostgres, tuple[int, int] | None]:
     home = home or ods_home()
     sftp_port(config)  # refusals first, before anything starts
     check_local_host_keys(config, SftpPaths(home))
+    sink = _launch_mail_sink(home)
     postgres = start_postgres(home / "pgdata")
-    return postgres, start_sftp(config, home)
+    started = start_sftp(config, home)
+    _wait_for_mail_sink(home, sink)
+    return postgres, started
 
 
 def down(home: Path | None = None) -> dict[str, bool]:
+    """Stop every local service; says which of PostgreSQL and SFTP ran. The mail sink is
+    stopped too (`status` shows it)."""
     home = home or ods_home()
-    return {"postgres": stop_postgres(home / "pgdata"), "sftp": stop_sftp(home)}
+    stopped = {"postgres": stop_postgres(home / "pgdata"), "sftp": stop_sftp(home)}
+    stop_mail_sink(home)
+    return stopped
 
 
 def status(home: Path | None = None) -> dict[str, str]:
@@ -256,4 +365,11 @@ def status(home: Path | None = None) -> dict[str, str]:
     if running:
         pid, port = running
         sftp = f"running (pid {pid}, 127.0.0.1:{port})" if port else f"running (pid {pid})"
-    return {"postgres": f"{pg} ({home / 'pgdata'})", "sftp": sftp}
+    sink = running_mail_sink(home)
+    mail = (
+        f"running (pid {sink[0]}, SMTP 127.0.0.1:{sink[1]}, messages in "
+        f"{MailSinkPaths(home).folder})"
+        if sink
+        else "stopped"
+    )
+    return {"postgres": f"{pg} ({home / 'pgdata'})", "sftp": sftp, "mail": mail}

@@ -11,7 +11,9 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,8 @@ from orchestration.paths import ods_home
 
 if TYPE_CHECKING:
     from orchestration.clients import ClientsConfig
-    from orchestration.defs.reruns import FileRun
+    from orchestration.defs.queued_runs import RunQueue
+    from orchestration.defs.reruns import FileRun, SubmittedFiles
     from orchestration.local.postgres import LocalPostgres
 
 
@@ -302,74 +305,192 @@ def _instance_home() -> str:
     return os.environ["DAGSTER_HOME"]
 
 
-def cmd_resend(args: argparse.Namespace) -> int:
-    """Deliver a client's archived files again, byte for byte, without rebuilding them."""
-    import dagster as dg
+QUEUE_HELP = """\
+The runs go through the Dagster instance's run queue (DAGSTER_HOME; the local demo's instance if
+unset), tagged as the night's files runs are (ods/sftp_host, the client-day partition) and
+ods/started_by, so the instance's limits per SFTP host and the dbt_marts pool hold for them and
+they are in the UI's run history. With --wait (the default) the command waits for them, showing
+one progress line on a terminal, then prints one line per file: name, rows, bytes, where it went.
+With --no-wait it prints the runs' ids and returns once they are submitted.
 
+Queued runs are started by dagster-daemon. When no daemon serves the instance (no heartbeat of
+its run queue in the last 90 s), the command starts its own runs, with Dagster's own queue logic
+and under the same limits (counting runs in progress elsewhere), and the instance's run launcher;
+with --no-wait it then returns once every run has started (they go on after it returns).
+
+Exit status: 0 every file sent; 1 a run failed (the run and the reason are named); 2 the request
+was refused before any run was submitted.
+"""
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Deliver a client's archived files again, byte for byte, without rebuilding them: one
+    delivery-only run per client-day, through the instance's run queue (see QUEUE_HELP)."""
     from orchestration.defs import reruns
-    from orchestration.defs.code_location import build_definitions
     from orchestration.defs.resources import archive_root
 
     config = load_clients()
-    log = CommandLog("resend", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
         days = reruns.days_of(config, args.client, args.first, args.last)
         archived = reruns.archived_files(config, archive_root(config), args.client, feeds, days)
-        print(f"re-sending {len(archived)} archived file(s) of {args.client}, unchanged")
-        print(f"Dagster instance: {_instance_home()}")
-        with log.capture():
-            runs = reruns.resend(
-                build_definitions(),
-                dg.DagsterInstance.get(),
-                config,
-                archive_root(config),
-                args.client,
-                feeds,
-                days,
-                log_level=log.log_level,
-            )
     except reruns.RerunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return _report(runs, config, log)
+    print(f"re-sending {len(archived)} archived file(s) of {args.client}, unchanged")
+    return _through_the_queue(
+        args,
+        "resend",
+        config,
+        lambda queue, progress: reruns.resend(
+            queue, config, archive_root(config), args.client, feeds, days, log_level="DEBUG"
+        ),
+    )
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """Rebuild the marts for a client's days from current data, then export and deliver."""
-    import dagster as dg
-
+    """Rebuild the marts for a client's days from current data, then export and deliver: the
+    marts run first (waited for, even with --no-wait: the files are made from it), then one
+    files run per client-day, through the instance's run queue (see QUEUE_HELP)."""
     from orchestration.defs import reruns
-    from orchestration.defs.code_location import build_definitions
 
     config = load_clients()
-    log = CommandLog("rebuild", args.verbose)
     try:
         feeds = reruns.feeds_of(config, args.client, args.feed)
         days = reruns.days_of(config, args.client, args.first, args.last)
-        print(
-            f"rebuilding the marts for {days[0]} to {days[-1]} (one run), then "
-            f"{len(feeds) * len(days)} file(s) of {args.client}"
-        )
-        print(f"Dagster instance: {_instance_home()}")
-        with log.capture():
-            runs = reruns.rebuild(
-                build_definitions(),
-                dg.DagsterInstance.get(),
-                config,
-                args.client,
-                feeds,
-                days,
-                log_level=log.log_level,
-            )
     except reruns.RerunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(
+        f"rebuilding the marts for {days[0]} to {days[-1]} (one run), then "
+        f"{len(feeds) * len(days)} file(s) of {args.client}"
+    )
+    return _through_the_queue(
+        args,
+        "rebuild",
+        config,
+        lambda queue, progress: reruns.rebuild(
+            queue, config, args.client, feeds, days, log_level="DEBUG", on_progress=progress
+        ),
+    )
+
+
+def _through_the_queue(
+    args: argparse.Namespace,
+    command: str,
+    config: ClientsConfig,
+    submit: Callable[[RunQueue, Callable[[str], None]], list[SubmittedFiles]],
+) -> int:
+    """Submit the command's runs, wait for them (or, --no-wait, only until they are submitted,
+    or started when this command is what starts them), report. The runs' own output (dbt's log,
+    their event log) goes to the command's log file, followed here with --verbose."""
+    import dagster as dg
+
+    from orchestration.defs import queued_runs, reruns
+
+    print(f"Dagster instance: {_instance_home()}")
+    terminal = sys.stdout
+    # Everything goes to the log file, this process's output and the runs' (another process's,
+    # which may outlive this one); --verbose follows the file here.
+    log = CommandLog(command, verbose=False)
+    progress = _Progress(terminal, lines=args.verbose)
+    try:
+        with (
+            _follow(log.path, terminal if args.verbose else None),
+            log.capture(),
+            dg.DagsterInstance.get() as instance,
+            queued_runs.RunQueue(instance, output=log.path) as queue,
+        ):
+            submitted = submit(queue, progress.show)
+            run_ids = [s.run_id for s in submitted]
+            runs = queue.wait(run_ids, progress.show, until_launched=not args.wait)
+            progress.done()
+            if args.wait:
+                sent = [file for s in submitted for file in reruns.files_sent(instance, config, s)]
+    except reruns.RerunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except queued_runs.CodeLocationError as error:
+        print(f"error: {error}; nothing was submitted", file=sys.stderr)
+        print(log.where(), file=sys.stderr)
+        return 2
     except reruns.RunFailed as error:  # the marts run ran and failed: no file was sent
+        progress.done()
         print(f"error: {error}", file=sys.stderr)
         print(log.where(), file=sys.stderr)
         return 1
-    return _report(runs, config, log)
+    if not args.wait:
+        states = Counter(run.status.value.lower() for run in runs)
+        print(
+            f"submitted {len(runs)} run(s) ("
+            + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+            + "); they go on without this command:"
+        )
+        for each, run in zip(submitted, runs, strict=True):
+            print(f"  {run.run_id}  {each.client_id} {each.day} ({run.status.value.lower()})")
+        print(_ui_hint() + ", Runs; or /runs/<run id>")
+        print(log.where())
+        return 0
+    return _report(sent, config, log)
+
+
+class _Progress:
+    """One line about the runs waited for: rewritten in place on a terminal and cleared at the
+    end; with `lines` (--verbose), a line each time it changes; otherwise (a pipe, a cron mail)
+    nothing."""
+
+    def __init__(self, out: TextIO, *, lines: bool) -> None:
+        self.out = out
+        self.live = not lines and out.isatty()
+        self.lines = lines
+        self.width = 0
+
+    def show(self, text: str) -> None:
+        if self.live:
+            self.out.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        elif self.lines:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.live and self.width:
+            self.out.write("\r" + " " * self.width + "\r")
+            self.out.flush()
+            self.width = 0
+
+
+@contextlib.contextmanager
+def _follow(path: Path, out: TextIO | None) -> Iterator[None]:
+    """Copy what is appended to `path` meanwhile to `out` (--verbose), from a thread."""
+    if out is None:
+        yield
+        return
+    import threading
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    stop = threading.Event()
+
+    def copy() -> None:
+        with path.open(encoding="utf-8", errors="replace") as source:
+            source.seek(0, os.SEEK_END)
+            while True:
+                stopping = stop.wait(0.2)
+                text = source.read()
+                if text:
+                    out.write(text)
+                    out.flush()
+                if stopping:
+                    return
+
+    follower = threading.Thread(target=copy, name="follow-log", daemon=True)
+    follower.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        follower.join(timeout=5)
 
 
 def cmd_views(args: argparse.Namespace) -> int:
@@ -441,7 +562,8 @@ def _report(
     """One line per file: sent (name, feed, day, where, rows, bytes) or FAILED and why."""
     for run in runs:
         if not run.success:
-            print(f"  FAILED {run.file_name} ({run.feed}, day {run.day}): {run.message}")
+            where = f" in run {run.run_id}" if run.run_id else ""
+            print(f"  FAILED {run.file_name} ({run.feed}, day {run.day}){where}: {run.message}")
             continue
         sent = run.delivered
         username = config.clients[run.client_id].sftp.username
@@ -536,7 +658,13 @@ def _parser() -> argparse.ArgumentParser:
         ("resend", "deliver a client's archived files again, byte for byte, without rebuilding"),
         ("rebuild", "rebuild the marts for a client's days from current data, then deliver"),
     ):
-        command = commands.add_parser(name, help=text, description=text)
+        command = commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=QUEUE_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_argument("--client", required=True, help="client id in the clients file")
         command.add_argument(
             "--feed", choices=list(FEEDS), help="one feed (default: every feed the client gets)"
@@ -545,6 +673,14 @@ def _parser() -> argparse.ArgumentParser:
             "--from", dest="first", type=_date, required=True, help="first activity day"
         )
         command.add_argument("--to", dest="last", type=_date, help="last day (default: --from)")
+        command.add_argument(
+            "--wait",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="wait for the runs and print what each file became (default); --no-wait: print "
+            "the runs' ids and return once they are submitted (started, when no dagster-daemon "
+            "serves the instance)",
+        )
         _verbose_option(command)
     views = commands.add_parser(
         "views",

@@ -1,16 +1,23 @@
 """Re-send and rebuild of a client's days from the command line (`ods resend`, `ods rebuild`).
 
-Both run the same jobs as the UI, in this process, against the Dagster instance in DAGSTER_HOME,
-so the runs and materialisations show in the UI's history like any other:
+Both submit runs of the same jobs as the UI to the Dagster instance in DAGSTER_HOME, through its
+run queue (orchestration/defs/queued_runs.py): the runs carry the files sensor's tags
+(`ods/sftp_host`, the client-day partition) and `ods/started_by`, so the instance's limits per
+SFTP host and the `dbt_marts` pool hold for them as for the night's runs, and they are in the UI's
+run history like any other:
 - re-send: only `<feed>_delivery` of each (client, day) partition; it uploads the archived file,
   byte for byte, and builds nothing;
 - rebuild: `daily_marts_job` once over the whole range (tagged so that the files sensor does not
-  also follow it), then the full `<feed>_files_job` of each (client, day): export, checks, delivery.
-  The marts run refreshes the union views and views and rebuilds the marts of the requested feeds
-  only: another feed's mart rebuilt from changed data would no longer match the files its
-  clients were sent (and its files would not be re-sent).
+  also follow it), waited for, then the full files run of each (client, day): export, checks,
+  delivery. The marts run refreshes the union views and views and rebuilds the marts of the
+  requested feeds only: another feed's mart rebuilt from changed data would no longer match the
+  files its clients were sent (and its files would not be re-sent).
 Everything that can be checked before a run (client, feeds, days, archived files) is checked first,
 so a mistyped request sends nothing.
+
+`build_marts` and `run_client_files` run the same jobs in this process instead (`execute_in_process`,
+beside the queue): the demo's path (orchestration/local/demo.py), where a run's start-up, a few
+seconds, would be most of its time.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -34,11 +41,23 @@ from orchestration.defs.jobs import (
     CLIENTS_TAG,
     DAILY_MARTS_JOB,
     FILES_FOLLOW_TAG,
+    SFTP_HOST_TAG,
     VIEWS_JOB,
 )
-from orchestration.defs.partitions import client_day_key, day_before, days_between
+from orchestration.defs.partitions import (
+    client_day_key,
+    client_day_partitions,
+    day_before,
+    days_between,
+    partition_tags,
+)
 from orchestration.export import archive
 from orchestration.feeds import FEEDS, Feed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from orchestration.defs.queued_runs import RunQueue
 
 STARTED_BY_TAG = "ods/started_by"
 
@@ -70,6 +89,7 @@ class FileRun:
     success: bool
     message: str = ""
     delivered: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
 
 
 def feeds_of(config: ClientsConfig, client_id: str, feed_name: str | None) -> list[Feed]:
@@ -139,24 +159,31 @@ def archived_files(
     return found
 
 
+@dataclass(frozen=True)
+class SubmittedFiles:
+    """A files run submitted to the queue: one client-day, the feeds it carries."""
+
+    run_id: str
+    client_id: str
+    day: dt.date
+    feeds: list[Feed]
+
+
 def resend(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
+    queue: RunQueue,
     config: ClientsConfig,
     archive_root: Path,
     client_id: str,
     feeds: list[Feed],
     days: list[dt.date],
     log_level: str = QUIET,
-) -> list[FileRun]:
-    """Deliver the archived files again, unchanged: the delivery assets only, one run a day."""
+) -> list[SubmittedFiles]:
+    """Submit one run a day delivering the archived files again, unchanged (the delivery assets
+    only); RerunError, and nothing submitted, if a file is missing."""
     archived_files(config, archive_root, client_id, feeds, days)
     return [
-        file_run
-        for day in days
-        for file_run in run_client_files(
-            defs,
-            instance,
+        submit_client_files(
+            queue,
             config,
             client_id,
             day,
@@ -165,23 +192,24 @@ def resend(
             by="resend",
             log_level=log_level,
         )
+        for day in days
     ]
 
 
 def rebuild(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
+    queue: RunQueue,
     config: ClientsConfig,
     client_id: str,
     feeds: list[Feed],
     days: list[dt.date],
     log_level: str = QUIET,
-) -> list[FileRun]:
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> list[SubmittedFiles]:
     """Rebuild the client's rows of the feeds' marts for the days (one run; every other client's
-    rows stay as they were), then export, check and deliver its files, one run a day."""
-    build_marts(
-        defs,
-        instance,
+    rows stay as they were) and wait for it (RunFailed naming it if it fails), then submit the
+    runs that export, check and deliver its files, one run a day."""
+    marts_run = submit_marts(
+        queue,
         days[0],
         days[-1],
         by="rebuild",
@@ -189,12 +217,16 @@ def rebuild(
         clients=[client_id],
         log_level=log_level,
     )
+    (run,) = queue.wait([marts_run], on_progress)
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        raise RunFailed(
+            f"the marts run for {days[0]}..{days[-1]} failed "
+            f"({_failure_message(_run_events(queue.instance, marts_run))}); "
+            f"see run {marts_run} in the Dagster UI"
+        )
     return [
-        file_run
-        for day in days
-        for file_run in run_client_files(
-            defs,
-            instance,
+        submit_client_files(
+            queue,
             config,
             client_id,
             day,
@@ -203,7 +235,113 @@ def rebuild(
             by="rebuild",
             log_level=log_level,
         )
+        for day in days
     ]
+
+
+def submit_marts(
+    queue: RunQueue,
+    first: dt.date,
+    last: dt.date,
+    by: str,
+    feeds: list[Feed] | None = None,
+    clients: list[str] | None = None,
+    log_level: str = QUIET,
+) -> str:
+    """Submit the marts run for first..last (as `build_marts` runs it); its run id."""
+    selection = None
+    if feeds is not None:
+        left_out = {feed.mart for feed in FEEDS.values() if feed not in feeds}
+        selection = [
+            key for key in queue.asset_keys_in_job(DAILY_MARTS_JOB) if key.path[-1] not in left_out
+        ]
+    return queue.submit(
+        DAILY_MARTS_JOB,
+        asset_selection=selection,
+        run_config=run_config(log_level),
+        tags=_marts_tags(first, last, by, clients),
+    )
+
+
+def submit_client_files(
+    queue: RunQueue,
+    config: ClientsConfig,
+    client_id: str,
+    day: dt.date,
+    feeds: list[Feed],
+    *,
+    deliver_only: bool,
+    by: str,
+    log_level: str = QUIET,
+) -> SubmittedFiles:
+    """Submit one files run for a client-day, tagged as the files sensor tags its runs (the
+    partition, the client's SFTP host), so the per-host limit holds for it."""
+    client = config.clients[client_id]
+    assets, checks = client_selection(client, deliver_only=deliver_only, feeds=feeds)
+    key = client_day_key(client_id, day)
+    run_id = queue.submit(
+        CLIENT_FILES_JOB,
+        asset_selection=assets,
+        asset_check_selection=checks,
+        run_config=run_config(log_level),
+        tags={
+            **partition_tags(client_day_partitions(config), key),
+            SFTP_HOST_TAG: client.sftp.host,
+            STARTED_BY_TAG: f"ods {by}",
+        },
+    )
+    return SubmittedFiles(run_id, client_id, day, feeds)
+
+
+def files_sent(
+    instance: dg.DagsterInstance, config: ClientsConfig, submitted: SubmittedFiles
+) -> list[FileRun]:
+    """What a finished files run sent, one FileRun per feed, from its event log in the
+    instance: the delivery's materialisation metadata, or the feed's failure line."""
+    run = instance.get_run_by_id(submitted.run_id)
+    records = instance.get_records_for_run(
+        submitted.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    materialised = {
+        m.asset_key: {key: value.value for key, value in m.metadata.items()}
+        for m in (r.event_log_entry.asset_materialization for r in records)
+        if m is not None
+    }
+    success = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+    failure = "" if success else _failure_message(_run_events(instance, submitted.run_id))
+    return _file_runs(
+        config,
+        submitted.client_id,
+        submitted.day,
+        submitted.feeds,
+        materialised,
+        failure,
+        submitted.run_id,
+    )
+
+
+def _marts_tags(
+    first: dt.date, last: dt.date, by: str, clients: list[str] | None
+) -> dict[str, str]:
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+        FILES_FOLLOW_TAG: "false",
+        STARTED_BY_TAG: f"ods {by}",
+        **({CLIENTS_TAG: ",".join(clients)} if clients else {}),
+    }
+
+
+def _run_events(instance: dg.DagsterInstance, run_id: str) -> list[dg.DagsterEvent]:
+    entries = instance.all_logs(
+        run_id,
+        of_type={
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.ENGINE_EVENT,
+            dg.DagsterEventType.RUN_FAILURE,
+        },
+    )
+    return [entry.dagster_event for entry in entries if entry.dagster_event is not None]
 
 
 def build_views(
@@ -219,7 +357,7 @@ def build_views(
     )
     if not result.success:
         raise RunFailed(
-            f"recreating the views failed ({_failure_message(result)}); "
+            f"recreating the views failed ({_failure_message(result.all_events)}); "
             f"see run {result.run_id} in the Dagster UI"
         )
     return result
@@ -249,18 +387,12 @@ def build_marts(
         instance=instance,
         asset_selection=selection,
         run_config=run_config(log_level),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-            FILES_FOLLOW_TAG: "false",
-            STARTED_BY_TAG: f"ods {by}",
-            **({CLIENTS_TAG: ",".join(clients)} if clients else {}),
-        },
+        tags=_marts_tags(first, last, by, clients),
         raise_on_error=False,
     )
     if not result.success:
         raise RunFailed(
-            f"the marts run for {first}..{last} failed ({_failure_message(result)}); "
+            f"the marts run for {first}..{last} failed ({_failure_message(result.all_events)}); "
             f"see run {result.run_id} in the Dagster UI"
         )
     return result
@@ -294,7 +426,21 @@ def run_client_files(
         m.asset_key: {key: value.value for key, value in m.metadata.items()}
         for m in result.asset_materializations_for_node(CLIENT_FILES)
     }
-    failure = "" if result.success else _failure_message(result)
+    failure = "" if result.success else _failure_message(result.all_events)
+    return _file_runs(config, client_id, day, feeds, materialised, failure, result.run_id)
+
+
+def _file_runs(
+    config: ClientsConfig,
+    client_id: str,
+    day: dt.date,
+    feeds: list[Feed],
+    materialised: dict[dg.AssetKey, dict[str, Any]],
+    failure: str,
+    run_id: str,
+) -> list[FileRun]:
+    """One FileRun per feed of a files run: sent if its delivery was materialised and the
+    failure (if any) does not name the feed."""
     runs = []
     for feed in feeds:
         delivered = materialised.get(delivery_key(feed), {})
@@ -309,6 +455,7 @@ def run_client_files(
                 if not delivered or _names_feed(failure, feed)
                 else "",
                 delivered=delivered,
+                run_id=run_id,
             )
         )
     return runs
@@ -326,18 +473,28 @@ def _feed_message(failure: str, feed: Feed) -> str:
     return failure or "not delivered"
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return data.user_failure_data.description
-        error = data.error
-        if error is not None:
-            # Dagster wraps what the step raised ("Error occurred while executing op …"): the
-            # innermost cause says what went wrong, now that the event log is in a file.
-            while error.cause is not None:
-                error = error.cause
-            return error.message.strip().splitlines()[-1]
-    return "failed"
+def _failure_message(events: Iterable[dg.DagsterEvent]) -> str:
+    """What went wrong in a run, in one line: its first step failure's description or innermost
+    error, else an error the engine reported (a run that could not be launched), else its
+    failure event's message."""
+    engine_error, run_failure = "", ""
+    for event in events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error is not None:
+                return _innermost(data.error)
+        elif event.is_engine_event and event.engine_event_data.error is not None:
+            engine_error = engine_error or _innermost(event.engine_event_data.error)
+        elif event.is_run_failure and event.message:
+            run_failure = run_failure or event.message
+    return engine_error or run_failure or "failed"
+
+
+def _innermost(error: Any) -> str:
+    # Dagster wraps what the step raised ("Error occurred while executing op …"): the innermost
+    # cause says what went wrong, now that the event log is in a file.
+    while error.cause is not None:
+        error = error.cause
+    return str(error.message).strip().splitlines()[-1]

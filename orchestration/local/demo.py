@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from orchestration.clients import ClientsConfig, load_clients
+from orchestration.local.instance import write_local_instance
+from orchestration.local.postgres import start_postgres
 from orchestration.moodle.synthetic import SiteSpec, SiteSummary, check_replaceable, generate_site
 from orchestration.paths import ods_home
 
@@ -50,37 +52,15 @@ def generate_demo_sites(
     return [generate_site(conn, spec) for spec in specs]
 
 
-# The demo instance's dagster.yaml (written when absent, or when `ods` wrote it). Runs that the
-# daemon launches (schedules, the files sensor, UI launches) queue, at most 8 at a time and 2 per
-# SFTP server: the files sensor tags each files run with its client's host (orchestration/defs/jobs.py).
-DEMO_DAGSTER_YAML = """\
-# Written by `ods` for the local demo; edit freely (delete this line to keep your edits).
-telemetry:
-  enabled: false  # no usage statistics sent, no banner in the output of `ods` commands
-concurrency:
-  runs:
-    max_concurrent_runs: 8
-    tag_concurrency_limits:
-      - key: ods/sftp_host
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 2
-  pools:
-    default_limit: 1  # pool dbt_marts: one marts-run step at a time (union views, views, marts)
-"""
-
-
 def use_demo_dagster_home() -> None:
-    """Point DAGSTER_HOME at `.ods/dagster` unless it is set (not empty), with the demo's
-    dagster.yaml."""
+    """Point DAGSTER_HOME at `<ODS_HOME>/dagster` unless it is set (not empty), with the shipped
+    instance settings on the embedded PostgreSQL (orchestration/local/instance.py), which is
+    started when it is not running. A DAGSTER_HOME that is set is used as it is."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
     home = ods_home() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    current = settings.read_text() if settings.exists() else ""
-    if not current.strip() or current.startswith(DEMO_DAGSTER_YAML.splitlines()[0]):
-        settings.write_text(DEMO_DAGSTER_YAML)
-    if not os.environ.get("DAGSTER_HOME"):  # unset or empty
-        os.environ["DAGSTER_HOME"] = str(home)
+    write_local_instance(home, start_postgres(ods_home() / "pgdata"))
+    os.environ["DAGSTER_HOME"] = str(home)
 
 
 def run_days(first: dt.date, last: dt.date, log_level: str = "WARNING") -> list[FileRun]:

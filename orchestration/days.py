@@ -1,8 +1,10 @@
-"""Local calendar days: their epoch bounds and the dates in file names.
+"""Local calendar days and the dates in file names.
 
 A partition is a calendar day D in the client's time zone. Its bounds are local midnights, so a
 day is 23 or 25 hours long when the clocks change (Europe/London: 2026-03-29 and 2026-10-25).
-SQL filters on epoch seconds because Moodle stores epoch seconds and that is what its indexes hold.
+The marts filter on epoch seconds because Moodle stores epoch seconds and that is what its indexes
+hold; those bounds are computed in SQL (dbt_project/macros/local_midnight_epoch.sql), and the
+tests' independent Python version is tests/day_bounds.py.
 """
 
 from __future__ import annotations
@@ -17,17 +19,6 @@ FileDate = Literal["next_day", "activity_day"]
 def local_midnight(day: dt.date, timezone: str) -> dt.datetime:
     """The instant local day `day` starts in `timezone` (aware)."""
     return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(timezone))
-
-
-def day_epoch_bounds(day: dt.date, timezone: str) -> tuple[int, int]:
-    """Half-open [start, end) epoch seconds of local day `day`."""
-    start = local_midnight(day, timezone)
-    end = local_midnight(day + dt.timedelta(days=1), timezone)
-    return int(start.timestamp()), int(end.timestamp())
-
-
-def local_date_of(epoch: int, timezone: str) -> dt.date:
-    return dt.datetime.fromtimestamp(epoch, ZoneInfo(timezone)).date()
 
 
 def file_date(activity_day: dt.date, rule: FileDate = "next_day") -> dt.date:

@@ -15,9 +15,9 @@ import dagster as dg
 import paramiko
 import psycopg
 import yaml
+from day_bounds import local_date_of
 from psycopg import sql
 
-from orchestration.days import local_date_of
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.local.sftp_server import LocalSftpServer
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from orchestration.days import day_epoch_bounds, file_name, local_date_of
+from day_bounds import day_epoch_bounds, local_date_of
+
+from orchestration.days import file_name
 
 LONDON = "Europe/London"
 

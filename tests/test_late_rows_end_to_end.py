@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 import psycopg
 import pytest
+from day_bounds import day_epoch_bounds
 
-from orchestration.days import day_epoch_bounds
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.local.sftp_server import LocalSftpServer

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -88,7 +89,7 @@ def _row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return counts
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=67_000)
     parser.add_argument("--release", default="4.5", help="Moodle release of the site")
@@ -109,100 +110,117 @@ def main() -> int:
     parser.add_argument(
         "--history-only", action="store_true", help="stop after the dbt build of the 6 days"
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
+
+def prepare_site(pg: Any, work: Path, args: argparse.Namespace) -> None:
+    """The site `moodle_big` (generated, or an earlier --keep run's), its union views and
+    day-window indexes, and no marts yet; prints its size."""
     import psycopg
 
-    from orchestration.local.postgres import start_postgres, stop_postgres
     from orchestration.moodle.replica_indexes import apply_indexes, missing_indexes
     from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
+
+    source = MoodleSource(client_id="big", moodle_schema="moodle_big")
+    started = time.perf_counter()
+    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+        reuse = args.keep and args.reuse and _site_exists(conn)
+        if not reuse:
+            # generate_site replaces moodle_big only if the generator made it (its marker).
+            spec = SiteSpec(
+                schema="moodle_big",
+                release=args.release,
+                learners=args.learners,
+                start=DAY - dt.timedelta(days=args.days - 1),
+                days=args.days,
+            )
+            generate_site(conn, spec)
+            create_union_views(conn, [source])
+            # What `ods replica-indexes --apply` does on a replica.
+            replica = [(source.moodle_schema, source.table_prefix)]
+            apply_indexes(conn, missing_indexes(conn, replica))
+            conn.execute("analyze")
+        else:
+            # The history build must be a first build, as on a fresh warehouse. This server is
+            # the benchmark's own (work/pgdata), never the warehouse or the demo's database, and
+            # its marts are the ones an earlier --keep run built: dropping them touches nothing
+            # else.
+            assert pg.pgdata == work / "pgdata"
+            conn.execute("drop schema if exists marts cascade")
+        counts = _row_counts(conn)
+    tracking = counts["scorm_scoes_track"] + counts["scorm_scoes_value"]
+    print(
+        f"site{' (reused)' if reuse else ''}: {tracking:,} SCORM tracking rows, "
+        f"{counts['quiz_attempts']:,} quiz attempts, "
+        f"{counts['facetoface_signups_status']:,} F2F status rows, "
+        f"{counts['user']:,} users ({time.perf_counter() - started:.0f} s)"
+    )
+
+
+def _day_vars(first: dt.date, last: dt.date) -> str:
+    return json.dumps(
+        {"min_date": first.isoformat(), "max_date": last.isoformat(), "record_days_built": True}
+    )
+
+
+def build_history(env: dict[str, str], work: Path) -> None:
+    """The marts of the 6 days before the measured day, as the nights before it built them."""
+    started = time.perf_counter()
+    _dbt(
+        [
+            "build",
+            "--exclude-resource-type",
+            "unit_test",
+            "--vars",
+            _day_vars(DAY - dt.timedelta(days=6), DAY),
+        ],
+        env,
+        work / "target",
+    )
+    print(f"dbt build of the 6 days before {DAY}: {time.perf_counter() - started:.0f} s")
+
+
+def explain_marts(pg: Any, env: dict[str, str], work: Path, verbose: bool) -> None:
+    """Each mart's select of the measured day (dbt's compiled SQL) under EXPLAIN ANALYZE, with
+    the mart's planner settings: its time, the indexes it used and its sequential scans."""
+    import psycopg
+
+    day_vars = _day_vars(DAY, DAY + dt.timedelta(days=1))
+    _dbt(["compile", "--select", "marts", "--vars", day_vars], env, work / "target")
+    with psycopg.connect(pg.conninfo()) as conn:
+        for mart in MARTS:
+            path = next((work / "target" / "compiled").rglob(f"{mart}.sql"))
+            with conn.transaction():
+                for setting in _mart_planner_settings():
+                    conn.execute(setting)
+                plan = [
+                    r[0] for r in conn.execute("explain (analyze, buffers off) " + path.read_text())
+                ]
+            text = "\n".join(plan)
+            scans = r"(?:Index|Bitmap Index) Scan (?:Backward )?(?:using|on) (\S+)"
+            indexes = sorted(set(re.findall(scans, text)))
+            seq = sorted(set(re.findall(r"Seq Scan on (\S+)", text)))
+            print(f"\n=== {mart}: one day's select, {plan[-1].strip()}")
+            print(f"indexes used: {', '.join(indexes) or 'none'}")
+            print(f"sequential scans: {', '.join(seq) or 'none'}")
+            if verbose:
+                print(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from orchestration.local.postgres import start_postgres, stop_postgres
 
     work = ROOT / ".ods" / "plans" if args.keep else Path(tempfile.mkdtemp(prefix="ods-plans-"))
     work.mkdir(parents=True, exist_ok=True)
     pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
     try:
         env = {**os.environ, **pg.libpq_env()}
-        source = MoodleSource(client_id="big", moodle_schema="moodle_big")
-        started = time.perf_counter()
-        with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
-            reuse = args.keep and args.reuse and _site_exists(conn)
-            if not reuse:
-                # generate_site replaces moodle_big only if the generator made it (its marker).
-                spec = SiteSpec(
-                    schema="moodle_big",
-                    release=args.release,
-                    learners=args.learners,
-                    start=DAY - dt.timedelta(days=args.days - 1),
-                    days=args.days,
-                )
-                generate_site(conn, spec)
-                create_union_views(conn, [source])
-                # What `ods replica-indexes --apply` does on a replica.
-                replica = [(source.moodle_schema, source.table_prefix)]
-                apply_indexes(conn, missing_indexes(conn, replica))
-                conn.execute("analyze")
-            else:
-                # The history build below must be a first build, as on a fresh warehouse. This
-                # server is the benchmark's own (work/pgdata, started above), never the
-                # warehouse or the demo's database, and its marts are the ones an earlier
-                # --keep run built: dropping them touches nothing else.
-                assert pg.pgdata == work / "pgdata"
-                conn.execute("drop schema if exists marts cascade")
-            counts = _row_counts(conn)
-        tracking = counts["scorm_scoes_track"] + counts["scorm_scoes_value"]
-        print(
-            f"site{' (reused)' if reuse else ''}: {tracking:,} SCORM tracking rows, "
-            f"{counts['quiz_attempts']:,} quiz attempts, "
-            f"{counts['facetoface_signups_status']:,} F2F status rows, "
-            f"{counts['user']:,} users ({time.perf_counter() - started:.0f} s)"
-        )
-
-        history = {
-            "min_date": (DAY - dt.timedelta(days=6)).isoformat(),
-            "max_date": DAY.isoformat(),
-            "record_days_built": True,
-        }
-        started = time.perf_counter()
-        _dbt(
-            ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(history)],
-            env,
-            work / "target",
-        )
-        print(f"dbt build of the 6 days before {DAY}: {time.perf_counter() - started:.0f} s")
-        if args.history_only:
-            return 0
-        day = {
-            "min_date": DAY.isoformat(),
-            "max_date": (DAY + dt.timedelta(days=1)).isoformat(),
-            "record_days_built": True,
-        }
-        _dbt(["compile", "--select", "marts", "--vars", json.dumps(day)], env, work / "target")
-
-        with psycopg.connect(pg.conninfo()) as conn:
-            for mart in MARTS:
-                path = next((work / "target" / "compiled").rglob(f"{mart}.sql"))
-                with conn.transaction():
-                    for setting in _mart_planner_settings():
-                        conn.execute(setting)
-                    plan = [
-                        r[0]
-                        for r in conn.execute("explain (analyze, buffers off) " + path.read_text())
-                    ]
-                indexes = sorted(
-                    set(
-                        re.findall(
-                            r"(?:Index|Bitmap Index) Scan (?:Backward )?(?:using|on) (\S+)",
-                            "\n".join(plan),
-                        )
-                    )
-                )
-                seq = sorted(set(re.findall(r"Seq Scan on (\S+)", "\n".join(plan))))
-                print(f"\n=== {mart}: one day's select, {plan[-1].strip()}")
-                print(f"indexes used: {', '.join(indexes) or 'none'}")
-                print(f"sequential scans: {', '.join(seq) or 'none'}")
-                if args.verbose:
-                    print("\n".join(plan))
+        prepare_site(pg, work, args)
+        build_history(env, work)
+        if not args.history_only:
+            explain_marts(pg, env, work, args.verbose)
     finally:
         # The server stops either way; --keep keeps its folder (and the site) for --reuse.
         stop_postgres(work / "pgdata")

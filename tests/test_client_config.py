@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from orchestration.clients import ConfigError, load_clients
+from orchestration.delivery.keys import parse_public_key_line
 from orchestration.feeds import COMPLETION
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOM0Ckey"
@@ -131,6 +132,37 @@ def test_missing_credentials_and_missing_host_key_are_refused(tmp_path):
     data = _valid()
     del data["clients"]["acme"]["sftp"]["host_key"]
     assert "pin the server's host key" in _error(tmp_path, data)
+
+
+# The types paramiko verifies a server's host key by, written out here rather than read from the
+# code: the clients file and delivery must each accept exactly these.
+PINNABLE = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+NOT_PINNABLE = ("ssh-dss", "sk-ssh-ed25519@openssh.com", "ssh-ed448")
+
+
+@pytest.mark.parametrize("key_type", PINNABLE + NOT_PINNABLE)
+def test_the_clients_file_accepts_a_host_key_type_exactly_when_delivery_does(tmp_path, key_type):
+    line = f"{key_type} AAAAC3NzaC1lZDI1NTE5AAAAIOM0Ckey"
+    data = _valid()
+    data["clients"]["acme"]["sftp"]["host_key"] = line
+    try:
+        parse_public_key_line(line)
+        delivery_accepts = True
+    except ValueError:
+        delivery_accepts = False
+    try:
+        load_clients(_write(tmp_path, data))
+        config_accepts = True
+    except ConfigError as error:
+        assert "client 'acme'" in str(error) and "host key" in str(error)
+        config_accepts = False
+    assert config_accepts == delivery_accepts == (key_type in PINNABLE)
 
 
 def test_unknown_timezone_is_refused(tmp_path):

@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestration.delivery.keys import PINNABLE_KEY_TYPES
 from orchestration.feeds import FEEDS, Feed
 from orchestration.paths import PROJECT_ROOT
 
@@ -225,18 +226,14 @@ def check_directory(directory: str) -> str:
     return directory
 
 
-_HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
-
-
 def _check_host_key_line(text: str) -> str:
     parts = text.split()
     # A known_hosts line starts with the host pattern; a .pub line starts with the key type.
-    if len(parts) >= 3 and parts[1] in _HOST_KEY_TYPES:
+    if len(parts) >= 3 and parts[1] in PINNABLE_KEY_TYPES:
         parts = parts[1:]
-    if len(parts) < 2 or parts[0] not in _HOST_KEY_TYPES:
-        raise ValueError(
-            f"host key must look like '<type> <base64>' with type one of {', '.join(_HOST_KEY_TYPES)}"
-        )
+    if len(parts) < 2 or parts[0] not in PINNABLE_KEY_TYPES:
+        allowed = ", ".join(sorted(PINNABLE_KEY_TYPES))
+        raise ValueError(f"host key must look like '<type> <base64>' with type one of {allowed}")
     return f"{parts[0]} {parts[1]}"
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+# The host key types a client may pin: the ones paramiko verifies a server by (its Ed25519Key,
+# ECDSAKey for the three NIST curves, RSAKey). The one list: the clients file is validated
+# against it (orchestration/clients/config.py) and delivery parses pinned keys with it.
 PINNABLE_KEY_TYPES = frozenset(
     {
         "ssh-ed25519",

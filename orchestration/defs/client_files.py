@@ -20,6 +20,7 @@ itself.
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -38,11 +39,18 @@ from orchestration.defs.feed_delivery import (
 )
 from orchestration.defs.feed_files import file_metadata
 from orchestration.defs.file_checks import evaluate_file_checks, file_check_specs
+from orchestration.defs.jobs import MARTS_RUN_TAG
 from orchestration.defs.partitions import client_and_day
 from orchestration.defs.resources import ArchiveResource, WarehouseResource
 from orchestration.delivery import ledger
 from orchestration.delivery.retention import RetentionError, RetentionReport, prune_remote
-from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, open_sftp
+from orchestration.delivery.sftp import (
+    DeliveryError,
+    DeliveryReceipt,
+    SftpDelivery,
+    SftpTarget,
+    open_sftp,
+)
 from orchestration.export import archive
 from orchestration.export.feed_file import export_feed_file
 from orchestration.feeds import FEEDS, Feed
@@ -277,6 +285,25 @@ def _archived(
     return to_send
 
 
+def _delivered_already(
+    archive_root: Path, target: SftpTarget, made: archive.ArchivedFile, session: SftpDelivery
+) -> ledger.Delivery | None:
+    """The ledger's last delivery of this file to this folder, when it was these exact bytes and
+    the folder still holds them (size, then sha256 read back); else None."""
+    earlier = ledger.last_delivery(
+        archive_root,
+        target.client_id,
+        made.file_name,
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        directory=target.directory,
+    )
+    if earlier is None or earlier.sha256 != made.sha256 or earlier.bytes != made.bytes:
+        return None
+    return earlier if session.holds(made.file_name, made.bytes, made.sha256) else None
+
+
 def _deliver(
     context: dg.AssetExecutionContext,
     client_id: str,
@@ -307,6 +334,11 @@ def _deliver(
             )
         return
     sent: list[tuple[Feed, archive.ArchivedFile, DeliveryReceipt]] = []
+    already: list[tuple[Feed, archive.ArchivedFile, ledger.Delivery]] = []
+    # A files run the sensor requested, or Dagster's retry of one (it keeps the tags), may follow
+    # a run that died after delivering some of the client-day's files: those are not sent again.
+    # `ods resend` and operators' runs always send.
+    skip_delivered = MARTS_RUN_TAG in context.run.tags
     report: RetentionReport | None = None
     retention_error: RetentionError | None = None
     with (
@@ -319,6 +351,19 @@ def _deliver(
         for feed, made in to_send:
             where = _where(client_id, feed, day, made.file_name)
             try:
+                earlier = (
+                    _delivered_already(archive_dir.path, target, made, session)
+                    if skip_delivered
+                    else None
+                )
+                if earlier is not None:
+                    context.log.info(
+                        f"{made.file_name} is already in {target.directory} with these bytes "
+                        f"(sha256 {made.sha256}, delivered {earlier.delivered_at} by run "
+                        f"{earlier.run_id}): not sent again"
+                    )
+                    already.append((feed, made, earlier))
+                    continue
                 receipt = session.deliver(made.path, made.file_name, expected_sha256=made.sha256)
             except DeliveryError as error:
                 problems.append(
@@ -366,6 +411,20 @@ def _deliver(
         if retention_error is not None:
             metadata["retention_error"] = str(retention_error)
         yield dg.MaterializeResult(asset_key=delivery_key(feed), metadata=metadata)
+    for feed, made, earlier in already:
+        yield dg.MaterializeResult(
+            asset_key=delivery_key(feed),
+            metadata={
+                "remote_path": target.remote_path(made.file_name),
+                "server": target.server,
+                "rows": dg.MetadataValue.int(made.rows),
+                "bytes": dg.MetadataValue.int(made.bytes),
+                "sha256": made.sha256,
+                "already_delivered": True,
+                "delivered_at": earlier.delivered_at,
+                "delivered_by_run": earlier.run_id or "",
+            },
+        )
     if report is not None and report.deleted:
         verb = "would remove" if report.dry_run else "removed"
         context.log.info(f"retention {verb} {', '.join(report.deleted)}")

@@ -130,6 +130,32 @@ def delivered_sizes(
     return sizes
 
 
+def last_delivery(
+    archive_root: Path,
+    client_id: str,
+    file_name: str,
+    *,
+    host: str,
+    port: int,
+    username: str,
+    directory: str,
+) -> Delivery | None:
+    """The latest delivery of `file_name` to that exact folder, if any: what the folder should
+    hold under that name unless someone changed it since."""
+    wanted = (_host_key(host), int(port), username, normalise_directory(directory))
+    found = None
+    for delivery in read_deliveries(archive_root, client_id):
+        where = (
+            _host_key(delivery.host),
+            delivery.port,
+            delivery.username,
+            normalise_directory(delivery.directory),
+        )
+        if where == wanted and delivery.file_name == file_name:
+            found = delivery
+    return found
+
+
 def read_deliveries(archive_root: Path, client_id: str) -> Iterator[Delivery]:
     """Every readable delivery in the client's ledger, oldest first; none when it has no ledger."""
     path = ledger_path(archive_root, client_id)

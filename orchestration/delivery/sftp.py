@@ -154,6 +154,19 @@ class SftpDelivery:
         )
         return receipt
 
+    def holds(self, remote_name: str, size: int, sha256: str) -> bool:
+        """Whether `<directory>/<remote_name>` is there with exactly these bytes (its size, then
+        its sha256 read back). Any doubt is a no: a file that cannot be read is sent again."""
+        _check_remote_name(remote_name)
+        sftp = self._connected(remote_name)
+        path = self.target.remote_path(remote_name)
+        try:
+            if sftp.stat(path).st_size != size:
+                return False
+            return _remote_sha256(sftp, path, size) == sha256
+        except (OSError, EOFError, paramiko.SSHException):
+            return False
+
     def sftp_client(self) -> paramiko.SFTPClient:
         """This session's SFTP client, connecting if need be, for other work in the client's folder
         over the same connection (retention lists and removes old files with it). A failure to

@@ -29,7 +29,9 @@ the archive, the Dagster instance (dagster/) and the daemon's and servers' logs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -102,8 +104,18 @@ FEED_NAMES = ("scorm", "f2f", "quiz", "completion")
 SEED = 13
 SITES_DATABASE = "ods_sites"
 DEFAULT_PORT = 2322
-MAX_CONCURRENT_RUNS = 8
-RUNS_PER_SFTP_HOST = 2
+
+
+def _shipped_limits() -> tuple[int, int]:
+    """deploy/dagster.yaml's max_concurrent_runs and per-host limit: the benchmark's defaults."""
+    import yaml
+
+    runs = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["concurrency"]["runs"]
+    per_host = [t["limit"] for t in runs["tag_concurrency_limits"] if t["key"] == SFTP_HOST_TAG]
+    return int(runs["max_concurrent_runs"]), int(per_host[0])
+
+
+MAX_CONCURRENT_RUNS, RUNS_PER_SFTP_HOST = _shipped_limits()
 # Clients of a real host sit on many servers; 4 local servers x 2 runs each fill the run queue's
 # 8, so the queue, not one shared server, is what limits the night (as it would in production).
 SFTP_HOSTS = -(-MAX_CONCURRENT_RUNS // RUNS_PER_SFTP_HOST)
@@ -352,6 +364,8 @@ class Night:
     memory_peak: int = 0
     generation_seconds: float | None = None
     daemon_ready_seconds: float = 0.0
+    limits: dict[str, int] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def wall(self) -> float:
@@ -393,6 +407,8 @@ class NightSetup:
     night: dt.date
     env: dict[str, str]
     processes: harness.Processes
+    pg: Any = None
+    drill: FaultDrill | None = None
 
 
 def run_night(setup: NightSetup, generation: float | None) -> Night:
@@ -403,22 +419,20 @@ def run_night(setup: NightSetup, generation: float | None) -> Night:
     result = Night(n=len(setup.plans), generation_seconds=generation)
     day = setup.night - dt.timedelta(days=1)
     result.expected = expected_files(folder, setup.plans, day)
-    _start_sftp_servers(setup)
+    servers = _start_sftp_servers(setup)
     os.environ.update(setup.env)
     defs = _load_definitions()
-    # The instance's storage is created here, before the daemon opens it: two processes
-    # creating a fresh SQLite storage at once leave it with two alembic heads.
+    # The instance's tables are created here, before the daemon opens it, so that two processes
+    # never create them at once.
     with dg.DagsterInstance.get() as instance:
         instance.get_runs(limit=1)
-        daemon = setup.processes.start(
-            "dagster-daemon",
-            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
-            setup.env,
-            folder / "daemon.log",
-        )
+        daemon = harness.Daemon(setup.processes, setup.env, folder / "daemon.log")
+        daemon.start()
         result.daemon_ready_seconds = harness.wait_for_daemon(
-            instance, setup.processes, daemon, args.start_timeout
+            instance, setup.processes, daemon.pid, args.start_timeout
         )
+        if args.faults:
+            setup.drill = FaultDrill(setup, result, instance, daemon, servers)
         with harness.remote_workspace(instance, ROOT / "workspace.yaml") as workspace:
             sampler = harness.MemorySampler()
             sampler.start()
@@ -430,6 +444,9 @@ def run_night(setup: NightSetup, generation: float | None) -> Night:
         since = min(z.triggered for z in result.zones) - 1
         result.runs = harness.read_runs(instance, since, DELIVERY_ASSET_SUFFIX)
     result.delivered = _delivered_files(result.expected)
+    result.limits = {"max_concurrent_runs": args.max_runs, "per_sftp_host": args.per_host}
+    if setup.drill is not None:
+        result.faults = setup.drill.done
     return result
 
 
@@ -444,8 +461,10 @@ def _load_definitions() -> Any:
         ) from error
 
 
-def _start_sftp_servers(setup: NightSetup) -> None:
+def _start_sftp_servers(setup: NightSetup) -> dict[str, int]:
+    """One server per host address; host -> its pid."""
     sftp = setup.folder / "sftp"
+    pids = {}
     for host in sftp_hosts(setup.args.sftp_hosts):
         if harness.port_in_use(host, setup.args.port):
             raise harness.BenchmarkError(f"{host}:{setup.args.port} is in use; pass --port")
@@ -470,10 +489,17 @@ def _start_sftp_servers(setup: NightSetup) -> None:
             setup.folder / f"sftp-{host}.log",
         )
         harness.wait_for_port(host, setup.args.port, f"SFTP server {host}", setup.processes, pid)
+        pids[host] = pid
+    return pids
 
 
 def _drive_zones(
-    setup: NightSetup, result: Night, defs: Any, instance: Any, workspace: Any, daemon: int
+    setup: NightSetup,
+    result: Night,
+    defs: Any,
+    instance: Any,
+    workspace: Any,
+    daemon: harness.Daemon,
 ) -> None:
     groups = zone_groups(setup.plans, setup.night)
     for zone, plans in groups:
@@ -508,7 +534,7 @@ def _wait_for_zone(
     zone: ZoneNight,
     plans: list[ClientPlan],
     instance: Any,
-    daemon: int,
+    daemon: harness.Daemon,
 ) -> None:
     """Until every file of the zone is on the server and no run is in flight; or, after a
     failure, until nothing has run for the sensor's grace period; or the timeout."""
@@ -521,13 +547,16 @@ def _wait_for_zone(
         wanted = set(result.expected)
     idle_since: float | None = None
     while True:
-        setup.processes.check_alive(daemon)
+        if setup.drill is not None:
+            setup.drill.step()
+        daemon.check_alive()
         now = time.time()
         present = {path for path in wanted if path.exists()}
         active = harness.active_runs(instance, zone.triggered - 1)
         idle_since = None if active else (idle_since or now)
+        drilling = setup.drill is not None and not setup.drill.finished
         if idle_since is not None and (
-            present == wanted or now - idle_since > setup.args.idle_grace
+            (present == wanted and not drilling) or now - idle_since > setup.args.idle_grace
         ):
             break
         if now - zone.triggered > setup.args.timeout:
@@ -547,6 +576,203 @@ def _wait_for_zone(
 
 def _delivered_files(expected: dict[Path, str]) -> dict[Path, float]:
     return {path: path.stat().st_mtime for path in expected if path.exists()}
+
+
+# --- the restart drill (--faults) ----------------------------------------------------------
+
+FAULTS = ("worker", "daemon", "code-server")
+DRILL_WAIT_SECONDS = 120
+
+
+class FaultDrill:
+    """Kills processes of the night at chosen moments, one fault per files run in progress, in
+    the order given, and records what it did (the summary's `faults`):
+
+    - worker: once the run has put a first file in its client's folder, the SFTP server is
+      paused (SIGSTOP), the run's own process killed (SIGKILL) and the server resumed, so the
+      run dies between two deliveries;
+    - daemon: once every marts run has succeeded, `dagster-daemon`'s whole process group is
+      killed (the daemon, its code server and the runs in progress: a machine or container
+      dying), and the daemon started again, its run monitoring's max_runtime_seconds set to
+      --restart-max-runtime so that the orphaned runs are failed in test time;
+    - code-server: the daemon's code server process alone is killed.
+    """
+
+    def __init__(
+        self,
+        setup: NightSetup,
+        night: Night,
+        instance: Any,
+        daemon: harness.Daemon,
+        servers: dict[str, int],
+    ) -> None:
+        self.setup, self.night, self.instance = setup, night, instance
+        self.daemon, self.servers = daemon, servers
+        self.pending: list[str] = list(setup.args.faults)
+        self.done: list[dict[str, Any]] = []
+        self.targeted: set[str] = set()
+        self.since = time.time()
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending
+
+    def step(self) -> None:
+        if not self.pending:
+            return
+        kind = self.pending[0]
+        if kind == "daemon" and not self._marts_done():
+            return
+        run = self._files_run_in_progress()
+        if run is None:
+            return
+        self.targeted.add(run.run_id)
+        record = {"worker": self._kill_worker, "daemon": self._kill_daemon}.get(
+            kind, self._kill_code_server
+        )(run)
+        if record is not None:
+            record |= {"fault": kind, "run_id": run.run_id, "at": time.time()}
+            record["partition"] = run.tags.get("dagster/partition")
+            self.done.append(record)
+            self.pending.pop(0)
+            print(f"  fault {kind}: {json.dumps(record, default=str)}", flush=True)
+
+    def _marts_done(self) -> bool:
+        """Every zone triggered, and each of its marts runs succeeded."""
+        if len(self.night.zones) < len(zone_groups(self.setup.plans, self.setup.night)):
+            return False
+        ids = [run_id for zone in self.night.zones for run_id in zone.marts_runs]
+        runs = [self.instance.get_run_by_id(run_id) for run_id in ids]
+        return all(run is not None and run.status.value == "SUCCESS" for run in runs)
+
+    def _files_run_in_progress(self) -> Any:
+        for run in harness.active_runs(self.instance, self.since - 3600):
+            if (
+                run.job_name in FILES_JOBS
+                and run.run_id not in self.targeted
+                and run.status.value == "STARTED"
+                and harness.run_worker_pid(self.instance, run.run_id) is not None
+            ):
+                return run
+        return None
+
+    def _client_files(self, run: Any) -> list[Path]:
+        client = run.tags.get("dagster/partition", "").split("|")[0]
+        return [path for path in self.night.expected if path.parent.parent.name == client]
+
+    def _kill_worker(self, run: Any) -> dict[str, Any] | None:
+        pid = harness.run_worker_pid(self.instance, run.run_id)
+        files = self._client_files(run)
+        client = run.tags.get("dagster/partition", "").split("|")[0]
+        plan = next(p for p in self.setup.plans if p.client_id == client)
+        server = self.servers[sftp_hosts(self.setup.args.sftp_hosts)[plan.host_index]]
+        deadline = time.monotonic() + DRILL_WAIT_SECONDS
+        for looks in itertools.count():
+            if any(path.exists() for path in files):
+                break
+            ended = looks % 50 == 0 and self.instance.get_run_by_id(run.run_id).is_finished
+            if ended or time.monotonic() > deadline:
+                return None  # it ended before a file arrived: the next run gets the fault
+            time.sleep(0.01)
+        self.setup.processes.signal(server, signal.SIGSTOP)
+        try:
+            delivered = {p.name: p.stat().st_ino for p in files if p.exists()}
+            os.kill(check_pid(pid), signal.SIGKILL)
+        finally:
+            self.setup.processes.signal(server, signal.SIGCONT)
+        return {"pid": pid, "delivered_before": delivered, "files": len(files)}
+
+    def _kill_daemon(self, run: Any) -> dict[str, Any] | None:
+        in_flight = [r.run_id for r in harness.active_runs(self.instance, self.since - 3600)]
+        delivered = {
+            p.parent.parent.name + "/" + p.name: p.stat().st_ino
+            for p in self.night.expected
+            if p.exists()
+        }
+        killed = time.time()
+        self.daemon.kill()
+        settings = harness.instance_settings(
+            self.setup.pg,
+            max_runs=self.setup.args.max_runs,
+            per_host=self.setup.args.per_host,
+            host_tag=SFTP_HOST_TAG,
+            run_monitoring={
+                "max_runtime_seconds": int(self.setup.args.restart_max_runtime),
+                "poll_interval_seconds": 5,
+            },
+        )
+        harness.write_instance_yaml(self.setup.folder / "dagster", settings)
+        self.daemon.start()
+        harness.wait_for_daemon(
+            self.instance, self.setup.processes, self.daemon.pid, self.setup.args.start_timeout
+        )
+        return {
+            "in_flight": in_flight,
+            "delivered_before": delivered,
+            "down_seconds": round(time.time() - killed, 1),
+        }
+
+    def _kill_code_server(self, run: Any) -> dict[str, Any] | None:
+        pid = self.daemon.code_server_pid()
+        if pid is None:
+            return None
+        worker = harness.run_worker_pid(self.instance, run.run_id)
+        os.kill(pid, signal.SIGKILL)
+        return {"pid": pid, "worker": worker}
+
+
+def check_pid(pid: int | None) -> int:
+    if pid is None:
+        raise harness.BenchmarkError("a run in progress has no process id in its event log")
+    return pid
+
+
+# --- summary file (--summary) ---------------------------------------------------------------
+
+
+def queue_figures(night: Night) -> dict[str, Any]:
+    """The most runs in progress at once, of all runs and of the files runs of each SFTP host,
+    from the run records' launch and end events."""
+    now = time.time()
+    spans = {r.run_id: harness.in_progress_span(r, now) for r in night.runs}
+    hosts: dict[str, list[tuple[float, float]]] = {}
+    for run in night.runs:
+        span = spans[run.run_id]
+        if run.job in FILES_JOBS and span is not None and SFTP_HOST_TAG in run.tags:
+            hosts.setdefault(run.tags[SFTP_HOST_TAG], []).append(span)
+    return {
+        "most_runs_at_once": harness.most_at_once([s for s in spans.values() if s]),
+        "most_files_runs_at_once_per_host": {h: harness.most_at_once(v) for h, v in hosts.items()},
+    }
+
+
+def write_summary(path: Path, nights: list[Night]) -> None:
+    """The nights as JSON, for tests: runs, files, the queue's figures and the faults."""
+    document = [
+        {
+            "clients": night.n,
+            "limits": night.limits,
+            "queue": queue_figures(night),
+            "expected": sorted(str(p) for p in night.expected),
+            "delivered": sorted(str(p) for p in night.delivered),
+            "runs": [asdict(run) for run in night.runs],
+            "faults": night.faults,
+        }
+        for night in nights
+    ]
+    path.write_text(json.dumps(document, indent=1, default=str))
+
+
+def _print_queue(night: Night) -> None:
+    figures = queue_figures(night)
+    per_host = figures["most_files_runs_at_once_per_host"]
+    print(
+        f"queue: at most {figures['most_runs_at_once']} runs at once "
+        f"(max_concurrent_runs {night.limits.get('max_concurrent_runs')}); files runs at once "
+        f"per SFTP host at most {max(per_host.values(), default=0)} (limit "
+        f"{night.limits.get('per_sftp_host')}): "
+        + ", ".join(f"{h} {n}" for h, n in sorted(per_host.items()))
+    )
 
 
 # --- report -------------------------------------------------------------------------------
@@ -590,6 +816,9 @@ def print_night(night: Night, verbose: bool) -> None:
     )
     _print_stages(night)
     _print_runs(night)
+    _print_queue(night)
+    for fault in night.faults:
+        print(f"fault {fault['fault']}: run {fault['run_id'][:8]} ({fault['partition']})")
     _print_files(night, verbose)
     print(
         f"memory: peak {_gb(night.memory_peak)} used on the machine, "
@@ -778,6 +1007,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Dagster layout: per-zone schedules and one files run per client (issue13), or "
         "one schedule and a files run per feed (current)",
     )
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        default=MAX_CONCURRENT_RUNS,
+        help="the instance's concurrency.runs.max_concurrent_runs (default: deploy/dagster.yaml's)",
+    )
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        default=RUNS_PER_SFTP_HOST,
+        help=f"files runs at once per {SFTP_HOST_TAG} value (default: deploy/dagster.yaml's)",
+    )
+    parser.add_argument(
+        "--summary", type=Path, help="write the night's runs, files and queue figures as JSON"
+    )
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        default=[],
+        help="restart drill: kill, one per files run in progress, in this order, any of "
+        f"{','.join(FAULTS)} (implies --zones-at-once)",
+    )
+    parser.add_argument(
+        "--restart-max-runtime",
+        type=float,
+        default=60,
+        help="run monitoring's max_runtime_seconds after the drill restarts the daemon",
+    )
     parser.add_argument("--zones-at-once", action="store_true", help="trigger every zone at once")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per zone")
     parser.add_argument(
@@ -791,7 +1048,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.sftp_hosts <= 250:
         parser.error("--sftp-hosts: 1 to 250")
+    if args.faults:
+        args.zones_at_once = True
     return args
+
+
+def _faults(text: str) -> list[str]:
+    faults = [part for part in text.split(",") if part]
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--faults: unknown {unknown}; any of {','.join(FAULTS)}")
+    return faults
 
 
 def _on_sigterm(*_: object) -> None:
@@ -821,12 +1088,12 @@ def _prepare_size(
     write_accounts(folder, plans)
     first_day = night - dt.timedelta(days=args.days)
     write_clients_file(folder, plans, sftp_hosts(args.sftp_hosts), args.port, first_day)
-    harness.write_dagster_yaml(
-        folder / "dagster",
-        max_runs=MAX_CONCURRENT_RUNS,
-        per_host=RUNS_PER_SFTP_HOST,
-        host_tag=SFTP_HOST_TAG,
+    # The shipped instance (deploy/dagster.yaml) on a database of its own per size.
+    instance_db = harness.fresh_instance_database(pg, f"dagster_n{n}")
+    settings = harness.instance_settings(
+        instance_db, max_runs=args.max_runs, per_host=args.per_host, host_tag=SFTP_HOST_TAG
     )
+    harness.write_instance_yaml(folder / "dagster", settings)
     fresh_warehouse(pg.conninfo(), f"night_n{n}")
     return folder, _env(args, pg, folder, n)
 
@@ -849,7 +1116,8 @@ def _nights(args: argparse.Namespace, pg: Any, processes: harness.Processes) -> 
         plans = fleet[:n]
         folder, env = _prepare_size(args, pg, plans, night, n)
         print(f"\nnight of {n} clients, day {day}, in {folder}", flush=True)
-        setup = NightSetup(args, folder, plans, night, env, processes)
+        instance_db = dataclasses.replace(pg, database=f"dagster_n{n}")
+        setup = NightSetup(args, folder, plans, night, env, processes, pg=instance_db)
         try:
             yield run_night(setup, generation if n == args.clients[0] else None)
         finally:
@@ -897,6 +1165,8 @@ def main(argv: list[str] | None = None) -> int:
             nights.append(night)
         if len(nights) > 1:
             print_growth(nights)
+        if args.summary:
+            write_summary(args.summary, nights)
     except harness.BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,6 +87,22 @@ class Processes:
         for started in reversed(list(self._started)):
             self.stop(started.process.pid)
 
+    def kill(self, pid: int) -> None:
+        """SIGKILL the process group the benchmark created for `pid` (a crash: no clean-up)."""
+        for started in [s for s in self._started if s.process.pid == pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            started.process.wait(timeout=30)
+            deadline = time.monotonic() + 10
+            while _group_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            started.log.close()
+            self._started.remove(started)
+
+    def signal(self, pid: int, sig: signal.Signals) -> None:
+        """Send `sig` to the process `pid` alone (SIGSTOP/SIGCONT a server, say)."""
+        os.kill(pid, sig)
+
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the process group the benchmark created for it, SIGKILL if it lingers."""
@@ -130,62 +147,125 @@ def port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        # The command name (field 2) is in parentheses and may hold spaces; the parent follows.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+class Daemon:
+    """`dagster-daemon run` as the benchmark starts it, which a fault drill may kill and start
+    again. Its process group holds the daemon, the code server it starts (`dagster api grpc`)
+    and, under the default run launcher, every run worker that code server started."""
+
+    def __init__(self, processes: Processes, env: Mapping[str, str], log: Path) -> None:
+        self.processes, self.env, self.log = processes, env, log
+        self.pid = 0
+        self.starts = 0
+
+    def start(self) -> int:
+        argv = [str(Path(sys.executable).with_name("dagster-daemon")), "run"]
+        self.pid = self.processes.start(
+            "dagster-daemon", [*argv, "-w", "workspace.yaml"], self.env, self.log
+        )
+        self.starts += 1
+        return self.pid
+
+    def check_alive(self) -> None:
+        self.processes.check_alive(self.pid)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a machine or container dying would."""
+        self.processes.kill(self.pid)
+
+    def code_server_pid(self) -> int | None:
+        servers = [pid for pid, cmd in children_of(self.pid) if " api grpc" in cmd]
+        return servers[0] if servers else None
+
+
 # --- the Dagster instance -------------------------------------------------------------------
 
-DAGSTER_YAML = """\
-# Written by benchmarks/nightly_at_scale.py: the production settings of the README's
-# "Concurrency" section, the queued run coordinator and the default (process) run launcher.
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: {dequeue_seconds}
-run_launcher:
-  module: dagster.core.launcher
-  class: DefaultRunLauncher
-concurrency:
-  runs:
-    max_concurrent_runs: {max_runs}
-    tag_concurrency_limits:
-      - key: {host_tag}
-        value:
-          applyLimitPerUniqueValue: true
-        limit: {per_host}
-  pools:
-    default_limit: 1
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 300
-  cancel_timeout_seconds: 120
-  max_resume_run_attempts: 0
-  poll_interval_seconds: 10
-"""
+
+def instance_settings(
+    server: Any,
+    *,
+    max_runs: int,
+    per_host: int,
+    host_tag: str,
+    dequeue_seconds: int = 2,
+    run_monitoring: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The shipped deploy/dagster.yaml, its storage on `server`'s database (as the local default
+    has it), with the benchmark's limits on top: every other setting (queue, pools, launcher, run
+    monitoring and retries) is production's."""
+    import yaml
+
+    from orchestration.local.instance import local_instance_text
+
+    settings: dict[str, Any] = yaml.safe_load(local_instance_text(server))
+    settings["run_coordinator"]["config"]["dequeue_interval_seconds"] = dequeue_seconds
+    runs = settings["concurrency"]["runs"]
+    runs["max_concurrent_runs"] = max_runs
+    limits = [limit for limit in runs["tag_concurrency_limits"] if limit["key"] == host_tag]
+    if len(limits) != 1:
+        raise BenchmarkError(f"deploy/dagster.yaml has no single tag limit for {host_tag}")
+    limits[0]["limit"] = per_host
+    settings["run_monitoring"] = {**settings.get("run_monitoring", {}), **(run_monitoring or {})}
+    return settings
 
 
-def write_dagster_yaml(
-    home: Path, *, max_runs: int, per_host: int, host_tag: str, dequeue_seconds: int = 2
-) -> Path:
+def write_instance_yaml(home: Path, settings: Mapping[str, Any]) -> Path:
+    """`<home>/dagster.yaml` holding `settings` (the benchmark's copy of the shipped file)."""
+    import yaml
+
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     path.write_text(
-        DAGSTER_YAML.format(
-            max_runs=max_runs, per_host=per_host, host_tag=host_tag, dequeue_seconds=dequeue_seconds
-        )
+        "# Written by benchmarks/nightly_at_scale.py: deploy/dagster.yaml, storage on the\n"
+        "# benchmark's embedded PostgreSQL, with the benchmark's limits.\n"
+        + yaml.safe_dump(dict(settings), sort_keys=False)
     )
     return path
+
+
+def fresh_instance_database(server: Any, database: str) -> Any:
+    """A new, empty database on `server` for a night's Dagster instance; its LocalPostgres."""
+    import dataclasses
+
+    import psycopg
+
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{database}" with (force)')
+        conn.execute(f'create database "{database}"')
+    return dataclasses.replace(server, database=database)
 
 
 def wait_for_daemon(
     instance: dg.DagsterInstance, processes: Processes, pid: int, timeout: float
 ) -> float:
-    """Seconds until the daemon's scheduler, sensor and run queue all sent a heartbeat."""
+    """Seconds until the daemon's scheduler, sensor and run queue all sent a heartbeat (since
+    now: a daemon started again finds its predecessor's heartbeats in the instance)."""
     wanted = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"}
-    started = time.monotonic()
+    started, since = time.monotonic(), time.time()
     while time.monotonic() - started < timeout:
         processes.check_alive(pid)
-        beating = {str(name) for name in instance.get_daemon_heartbeats()}
+        beating = {
+            str(name)
+            for name, beat in instance.get_daemon_heartbeats().items()
+            if beat.timestamp >= since
+        }
         if wanted <= beating:
             return time.monotonic() - started
         time.sleep(1)
@@ -425,3 +505,36 @@ def _first_line(event: dg.DagsterEvent, fallback: str) -> str:
     error = getattr(event.event_specific_data, "error", None)
     message = getattr(error, "message", None) or fallback or event.message or "(no message)"
     return message.strip().splitlines()[0][:300]
+
+
+# --- run workers and the queue's limits, from the instance ------------------------------------
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process of a run under the default launcher (its "Started process for run" event)."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = getattr(entry.dagster_event, "event_specific_data", None)
+        metadata = getattr(data, "metadata", None) or {}
+        pid = metadata.get("pid")
+        if pid is not None and "Started process for run" in (entry.user_message or ""):
+            return int(pid.value)
+    return None
+
+
+def most_at_once(spans: Sequence[tuple[float, float]]) -> int:
+    """The largest number of [start, end] spans open at one instant (one that ends as another
+    starts does not overlap it: the queue frees a slot before it fills it)."""
+    edges = sorted([(end, -1) for _, end in spans] + [(start, 1) for start, _ in spans])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return most
+
+
+def in_progress_span(run: RunTiming, now: float) -> tuple[float, float] | None:
+    """From the queue's launch of a run (RUN_STARTING: it then counts against the limits) to its
+    end; a run never launched has none."""
+    if run.starting is None:
+        return None
+    return run.starting, run.ended if run.ended is not None else now

@@ -199,6 +199,7 @@ def test_file_is_named_for_the_delivery_day_or_the_activity_day(mart, tmp_path):
 
 def test_only_record_ends_become_crlf_when_a_value_holds_a_newline():
     rows = [b'"a","b"\n', b'"x\n""y""\n","z"\n', b'"",""\n']
-    assert record_ends(rows, b"\r\n") == b'"a","b"\r\n"x\n""y""\n","z"\r\n"",""\r\n'
-    assert record_ends(rows[:1] + rows[2:], b"\r\n") == b'"a","b"\r\n"",""\r\n'
-    assert record_ends(rows, b"\n") == b"".join(rows)
+    block = bytearray(b"".join(rows))
+    assert record_ends(block, 3, b"\r\n") == b'"a","b"\r\n"x\n""y""\n","z"\r\n"",""\r\n'
+    assert record_ends(bytearray(rows[0] + rows[2]), 2, b"\r\n") == b'"a","b"\r\n"",""\r\n'
+    assert record_ends(block, 3, b"\n") == b"".join(rows)

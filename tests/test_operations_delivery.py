@@ -1,5 +1,6 @@
 """Operating the pipeline for real: a three-day backfill of the marts, the files sensor's runs for
-every client, retention, the 05:00 check, broken clients, and `ods resend`, over PostgreSQL and
+every client, retention, the 05:00 check, broken clients, and `ods resend`/`ods rebuild` (real runs
+launched on the module's instance, whose coordinator starts them at once), over PostgreSQL and
 SFTP.
 
 One module fixture plays a night: the deadline check before anything ran, one marts run over three
@@ -33,7 +34,7 @@ from dagster._core.storage.tags import (
 
 from orchestration import cli
 from orchestration.defs.code_location import build_definitions
-from orchestration.defs.jobs import DAILY_MARTS_JOB, SFTP_HOST_TAG
+from orchestration.defs.jobs import CLIENTS_TAG, DAILY_MARTS_JOB, FILES_FOLLOW_TAG, SFTP_HOST_TAG
 from orchestration.defs.partitions import client_day_key
 from orchestration.defs.reruns import STARTED_BY_TAG
 from orchestration.delivery import ledger
@@ -496,8 +497,18 @@ def test_ods_resend_delivers_the_archived_files_byte_for_byte(night, capsys):
     for day in DAYS:
         (folder / file_name(day)).unlink()
     first, last = DAYS[0].isoformat(), LAST.isoformat()
+    before = {run.run_id for run in night["instance"].get_runs()}
     assert cli.main(["resend", "--client", "acme", "--from", first, "--to", last]) == 0
     output = capsys.readouterr().out
+    # One delivery-only run a day in the instance's history, tagged as the sensor's runs are.
+    runs = [r for r in night["instance"].get_runs() if r.run_id not in before]
+    assert sorted(r.tags["dagster/partition/date"] for r in runs) == [d.isoformat() for d in DAYS]
+    for run in runs:
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.asset_selection == {dg.AssetKey("completion_delivery")}
+        assert run.tags[SFTP_HOST_TAG] == "127.0.0.1"
+        assert run.tags[STARTED_BY_TAG] == "ods resend"
+        assert run.tags["dagster/partition/client"] == "acme"
     for day in DAYS:
         again = (folder / file_name(day)).read_bytes()
         assert again == night["delivered"]["acme", day]
@@ -577,9 +588,13 @@ def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_i
 
 
 def test_ods_resend_reports_a_failed_delivery_with_its_reason(night, capsys):
+    before = {run.run_id for run in night["instance"].get_runs()}
     assert cli.main(["resend", "--client", "umbrella", "--from", LAST.isoformat()]) == 1
     output = capsys.readouterr().out
-    assert f"FAILED {file_name(LAST)} (completion, day {LAST})" in output
+    (run,) = [r for r in night["instance"].get_runs() if r.run_id not in before]
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert f"FAILED {file_name(LAST)} (completion, day {LAST}) in run {run.run_id}: " in output
+    assert "client umbrella, feed completion" in output
     assert "presented host key" in output
 
 
@@ -620,3 +635,13 @@ def test_ods_rebuild_rebuilds_the_day_from_current_data_and_delivers_it(night, c
     ]
     built = {key.path[-1] for key in materialised if key.path[0] == "marts"}
     assert built == {"course_completions"}
+    assert marts_run.status == dg.DagsterRunStatus.SUCCESS
+    assert marts_run.tags[FILES_FOLLOW_TAG] == "false"  # the command runs the files itself
+    assert marts_run.tags[CLIENTS_TAG] == "globex"
+    (files_run,) = night["instance"].get_runs(
+        filters=dg.RunsFilter(job_name="client_files_job", tags={STARTED_BY_TAG: "ods rebuild"})
+    )
+    assert files_run.status == dg.DagsterRunStatus.SUCCESS
+    assert files_run.tags[SFTP_HOST_TAG] == "127.0.0.1"
+    assert files_run.tags["dagster/partition/client"] == "globex"
+    assert files_run.tags["dagster/partition/date"] == LAST.isoformat()

@@ -2,9 +2,10 @@
 instance's run history, tagged as the files sensor tags its runs, under the instance's limit per
 SFTP host, over PostgreSQL and the local SFTP server.
 
-The instance is the shipped one's queue (deploy/dagster.yaml: the QueuedRunCoordinator, a limit
-per `ods/sftp_host` value, the `dbt_marts` pool) with the per-host limit at 1, in a temporary
-DAGSTER_HOME. No dagster-daemon serves it, so each command starts its own runs with Dagster's queue
+The instance is the shipped one (deploy/dagster.yaml: storage on PostgreSQL, here a database of its
+own on the session's embedded server; the QueuedRunCoordinator; a limit per `ods/sftp_host` value;
+the `dbt_marts` pool) with the per-host limit at 1, in a temporary DAGSTER_HOME. No dagster-daemon
+serves it, so each command starts its own runs with Dagster's queue
 logic (orchestration/defs/queued_runs.py). Two clients share one SFTP server; the module fixture
 builds and delivers their files of one day in-process (the demo's path), which archives them.
 """
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 import psycopg
@@ -29,6 +31,7 @@ from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, SFTP_HOST_TAG
 from orchestration.defs.reruns import STARTED_BY_TAG, build_marts, run_client_files
 from orchestration.feeds import FEEDS
+from orchestration.local.postgres import LocalPostgres
 from orchestration.local.sftp_server import LocalSftpServer
 from orchestration.moodle.synthetic import SiteSpec, generate_site
 from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
@@ -53,6 +56,9 @@ SITES = {
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+storage:
+  postgres:
+    postgres_url: "{url}"
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
@@ -85,7 +91,9 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
     )
     (tmp / "dagster").mkdir()
-    (tmp / "dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+    (tmp / "dagster" / "dagster.yaml").write_text(
+        DAGSTER_YAML.format(url=_instance_database(module_pg))
+    )
     with pytest.MonkeyPatch.context() as env:
         for name, value in module_pg.libpq_env().items():
             env.setenv(name, value)
@@ -95,7 +103,7 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         config = load_clients()
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:
-            build_marts(defs, instance, DAY, DAY, by="test")
+            build_marts(defs, instance, DAY, DAY, by="test", feeds=[FEEDS["completion"]])
             for client_id in CLIENTS:
                 (made,) = run_client_files(
                     defs,
@@ -118,6 +126,15 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 },
             }
     server.stop()
+
+
+def _instance_database(warehouse: LocalPostgres) -> str:
+    """A database of the instance's own beside the warehouse's, as SQLAlchemy's URL."""
+    name = f"{warehouse.database}_dagster"
+    with psycopg.connect(warehouse.conninfo(), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name}")
+        conn.execute(f"create database {name}")
+    return f"postgresql+psycopg2://{quote(warehouse.user)}@/{name}?host={quote(warehouse.host)}&port={warehouse.port}"
 
 
 def _new_runs(instance: dg.DagsterInstance, before: set[str]) -> list[dg.DagsterRun]:

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, get_asset_key_for_model
 
 from orchestration.clients import load_clients
+from orchestration.defs.alerts import alert_channels_from_env, alert_sensors
 from orchestration.defs.client_files import (
     build_client_files_asset,
     delivery_key,
@@ -47,7 +48,10 @@ def build_definitions() -> dg.Definitions:
             *daily_marts_schedules(config, marts_job),
             *deadline_schedules(config, checks_job, client_days),
         ],
-        sensors=[files_after_marts_sensor(config, marts_job, files_job)],
+        sensors=[
+            files_after_marts_sensor(config, marts_job, files_job),
+            *alert_sensors(config, files_job, checks_job),
+        ],
         resources={
             "dbt": DbtCliResource(
                 project_dir=dbt_project,
@@ -56,5 +60,6 @@ def build_definitions() -> dg.Definitions:
             ),
             "warehouse_db": WarehouseResource(),
             "archive_dir": ArchiveResource(root=str(archive_root(config))),
+            "alert_channels": alert_channels_from_env(),
         },
     )

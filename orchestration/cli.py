@@ -292,6 +292,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = _report(runs, load_clients(), log, sha256=False)
     root = services.SftpPaths(ods_home()).root
     print(f"SFTP folders (one per client account): {root}; archive: {ods_home() / 'archive'}")
+    from orchestration.defs.alerts import alert_destination
+
+    print(alert_destination())
     print(_ui_hint())
     return status
 

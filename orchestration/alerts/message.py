@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["delivery_failed", "deadline_missed", "delivered_late", "check_not_run"]
@@ -45,7 +45,6 @@ class Incident:
     where_to_look: tuple[str, ...]
     run_id: str | None = None
     deadline: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -123,7 +122,6 @@ def webhook_payload(incident: Incident) -> dict[str, Any]:
         "what_to_do": list(incident.what_to_do),
         "where_to_look": list(incident.where_to_look),
         "run_id": incident.run_id,
-        **incident.extra,
     }
 
 

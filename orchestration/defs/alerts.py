@@ -124,6 +124,20 @@ def alert_channels_from_env() -> AlertChannels:
     )
 
 
+def alert_destination() -> str:
+    """One line for `ods demo`: where this environment's alerts go (never a secret)."""
+    resource = alert_channels_from_env().process_config_and_initialize()
+    channels = resource.channels()
+    where = channels.describe()
+    if channels.smtp is not None and not resource.smtp_host and resource.local_sink_home:
+        folder = Path(resource.local_sink_home) / "mail"
+        where += f" (the local mail sink: each message saved as .eml in {folder})"
+    return (
+        "alerts (a failed delivery, a file missing at 05:00; sent by the daemon's sensors, as "
+        f"under `make ui`, not for the demo's in-process runs): {where}"
+    )
+
+
 def alert_sensors(
     config: ClientsConfig,
     files_job: UnresolvedAssetJobDefinition,

@@ -60,7 +60,8 @@ DEFAULT_SENDER = "outbound-data-sync@localhost"
 
 class AlertChannels(dg.ConfigurableResource):
     """Where alerts go: SMTP and/or a webhook, set by ODS_* environment variables. Locally (PG*
-    unset) with no SMTP server set, the local mail sink that `ods up` starts."""
+    unset, or naming the embedded server) with no SMTP server set, the local mail sink that
+    `ods up` starts."""
 
     smtp_host: str | None = None
     smtp_port: int | None = None
@@ -120,7 +121,9 @@ def alert_channels_from_env() -> AlertChannels:
         operator_emails=env("ODS_ALERT_EMAIL"),
         webhook_url=env("ODS_ALERT_WEBHOOK_URL"),
         dagster_url=env("ODS_DAGSTER_URL"),
-        local_sink_home=str(ods_home()) if warehouse.is_local_default() else None,
+        # The local default: the warehouse is the embedded server (PGHOST unset, or exported by
+        # `use_local_default_if_unset` once this process connected to it).
+        local_sink_home=str(ods_home()) if warehouse.is_embedded() else None,
     )
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,17 @@ from orchestration.defs.client_files import build_client_files_asset
 from orchestration.defs.file_checks import (
     HEADER_MATCHES_CONFIG,
     ROWS_MATCH_MART,
+    ContractUnreadable,
+    count_mart_rows,
     evaluate_file_checks,
+    written_contract,
 )
 from orchestration.defs.partitions import client_day_key, client_day_partitions
 from orchestration.defs.resources import ArchiveResource, WarehouseResource
 from orchestration.export.archive import ArchivedFile
 from orchestration.export.feed_file import export_feed_file
 from orchestration.export.strict_csv import CsvContract, MalformedCsv, read_back
-from orchestration.feeds import COMPLETION
+from orchestration.feeds import COMPLETION, SCORM
 from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 
@@ -297,6 +301,61 @@ def test_a_mart_row_the_file_lacks_fails_rows_match_mart(pg, tmp_path, monkeypat
     rows = _checks(pg, made)[ROWS_MATCH_MART]
     assert not rows.passed
     assert (_value(rows, "file_rows"), _value(rows, "mart_rows")) == (3, 4)
+
+
+def test_a_manifest_count_that_is_not_the_files_fails_rows_match_mart(mart, exported):
+    """The COPY's own count (recorded in the manifest) must agree with the file read back."""
+    rows = _checks(mart, replace(exported, rows=2))[ROWS_MATCH_MART]
+    assert not rows.passed
+    assert rows.description is not None
+    assert "the file has 3 data rows but the export's COPY sent 2" in rows.description
+
+
+def test_the_contract_is_read_from_the_clients_file_with_designs_defaults(tmp_path):
+    path = write_clients_file(
+        tmp_path / "clients.yaml",
+        {
+            "acme": {"feeds": {"completion": None, "scorm": {"records": "all"}}},
+            "globex": {
+                "line_ending": "lf",
+                "byte_order_mark": True,
+                "feeds": {"scorm": {"columns": {"status": "State", "user_id": "Learner"}}},
+            },
+        },
+    )
+    acme = written_contract("acme", COMPLETION, path)
+    assert acme.headers == DEFAULT_HEADER
+    assert acme.statuses is None
+    assert acme.csv == CsvContract(line_ending=b"\r\n", byte_order_mark=False)
+    assert written_contract("acme", SCORM, path).statuses is None
+    globex = written_contract("globex", SCORM, path)
+    assert globex.headers == ["State", "Learner"]
+    assert globex.statuses == ("completed", "passed")  # DESIGN.md: SCORM's default records
+    assert globex.csv == CsvContract(line_ending=b"\n", byte_order_mark=True)
+    with pytest.raises(ContractUnreadable, match="has no feed 'completion' for client 'globex'"):
+        written_contract("globex", COMPLETION, path)
+    with pytest.raises(ContractUnreadable, match="has no client 'initech'"):
+        written_contract("initech", COMPLETION, path)
+
+
+def test_the_mart_count_keeps_only_the_statuses_of_the_records_choice(pg):
+    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+        conn.execute("create schema marts")
+        conn.execute(
+            "create table marts.scorm_sco_attempts (client_id text, report_date date, status text)"
+        )
+        for client_id, day, status in [
+            ("acme", DAY, "completed"),
+            ("acme", DAY, "passed"),
+            ("acme", DAY, "incomplete"),
+            ("acme", DAY - dt.timedelta(days=1), "passed"),
+            ("globex", DAY, "passed"),
+        ]:
+            conn.execute(
+                "insert into marts.scorm_sco_attempts values (%s, %s, %s)", [client_id, day, status]
+            )
+        assert count_mart_rows(conn, SCORM, "acme", DAY, ("completed", "passed")) == 2
+        assert count_mart_rows(conn, SCORM, "acme", DAY, None) == 3
 
 
 def test_the_header_is_judged_by_the_clients_file_as_written(mart, exported, tmp_path):

@@ -5,7 +5,8 @@ of COPY, of the export query or of how the header was made; it takes the bytes o
 contract's dialect, and either yields the header and the number of data rows or says where the
 file breaks the contract, by byte offset, line and record:
 
-- UTF-8, with a byte-order mark exactly when the contract asks for one;
+- UTF-8 (RFC 4180's TEXTDATA widened to any UTF-8 text, as DESIGN.md says), with a byte-order
+  mark exactly when the contract asks for one;
 - every value, header included, in double quotes, a quote inside a value doubled (a lone quote
   closes the value and must be followed by a comma or the line ending);
 - the contract's line ending after every record, the last one included, and no other line
@@ -21,6 +22,10 @@ quantifiers, so a field's reading is the one a left-to-right parser makes (`""` 
 value, a lone `"` ends it) and never backtracks. When something is left behind (the cut fell
 inside a value that holds `"` + a line ending, or the block is malformed) the block is read
 again field by field to find the last whole record, or the exact place and reason of the fault.
+UTF-8 is checked per block: `isascii` at C speed, a decode only for blocks with other bytes. The
+line of a fault is counted only when there is one. On the benchmark's day (a million Completion
+rows, 126 MB) this reading costs about 0.6 CPU-seconds, a third of what the COPY itself costs the
+client; folding the UTF-8 rules into the pattern instead was three times slower.
 """
 
 from __future__ import annotations

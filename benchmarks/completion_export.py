@@ -1,13 +1,19 @@
-"""Benchmark: the Completion file of a day with one million rows — export and SFTP upload.
+"""Benchmark: the Completion file of a day with one million rows — export, checks, SFTP upload.
 
-Prints, for the busiest day's file: the export's wall time and peak memory next to a bare
-`COPY … TO STDOUT` of the same query, their throughput ratio (target ≥ 0.8), and the SFTP upload
-time next to OpenSSH's `sftp` client on the same file (where `sftp` is installed).
+Prints, for the busiest day's file, next to a bare `COPY … TO STDOUT` of the same query:
+- the export alone (stream, CRLF, sha256, archive): wall time, peak memory, throughput ratio;
+- the whole file step, export and its blocking checks (the file read back by the strict reader,
+  `COUNT(*)` of the mart's partition), as the client_files step runs it: ratio target ≥ 0.75
+  (issue 15);
+and the SFTP upload time next to OpenSSH's `sftp` client on the same file (where `sftp` is
+installed; `--no-upload` skips it).
 
-    .venv/bin/python benchmarks/completion_export.py [--rows 1000000] [--keep]
+    .venv/bin/python benchmarks/completion_export.py [--rows 1000000] [--runs 3] [--keep]
 
-Each measurement runs in its own subprocess so that its peak RSS is its own. Everything is made
-under a temporary folder (or .ods/bench with --keep) and an embedded PostgreSQL of its own.
+Each measurement runs in its own subprocess so that its peak RSS is its own, and the three kinds
+take turns (bare, export, step, bare, …) so that a busy machine slows them alike; each reports
+its wall time and its own CPU time. Everything is made under a temporary folder (or .ods/bench
+with --keep, or --work DIR) and an embedded PostgreSQL of its own.
 """
 
 from __future__ import annotations
@@ -29,21 +35,28 @@ sys.path.insert(0, str(ROOT))
 DAY = dt.date(2026, 11, 27)
 
 MEASURE = r"""
-import json, resource, sys, time, datetime as dt
+import json, os, resource, sys, time, datetime as dt
 from pathlib import Path
+import dagster as dg
 import psycopg
 from orchestration.clients.config import ClientConfig
+from orchestration.defs.file_checks import evaluate_file_checks
 from orchestration.export.feed_file import export_feed_file, export_query
 from orchestration.feeds import COMPLETION
 mode, conninfo, out, client_json, day = sys.argv[1:6]
 client = ClientConfig.model_validate(json.loads(client_json))
 day = dt.date.fromisoformat(day)
 with psycopg.connect(conninfo) as conn:
-    started = time.perf_counter()
-    if mode == "export":
+    started, cpu = time.perf_counter(), time.process_time()
+    if mode in ("export", "step"):
         made = export_feed_file(conn, feed=COMPLETION, client_id="bench", client=client, day=day,
                                 archive_root=Path(out))
         size, path = made.bytes, str(made.path)
+        if mode == "step":
+            results = list(evaluate_file_checks(conn, COMPLETION, "bench", client, day, made,
+                                                asset_key=dg.AssetKey("completion_file")))
+            failed = [r.description for r in results if not r.passed]
+            assert not failed, failed
     else:
         query, _ = export_query(COMPLETION, "bench", client, day)
         copy_sql = psycopg.sql.SQL("copy ({}) to stdout with (format csv, force_quote *)").format(query)
@@ -51,10 +64,16 @@ with psycopg.connect(conninfo) as conn:
             for chunk in copy:
                 handle.write(chunk)
         size, path = Path(out).stat().st_size, out
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "bytes": size, "rss_mb": rss_mb, "path": path}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "bytes": size, "rss_mb": rss_mb, "path": path}))
 """
+
+MODES = {
+    "bare": "bare COPY TO STDOUT",
+    "export": "export (ours)",
+    "step": "export + checks",
+}
 
 
 def _client_settings(server_port: int, key: Path, host_key: str) -> dict:
@@ -73,7 +92,7 @@ def _client_settings(server_port: int, key: Path, host_key: str) -> dict:
     }
 
 
-def _measure(mode: str, conninfo: str, out: Path, client: dict) -> dict:
+def _measure(mode: str, conninfo: str, out: Path, client: dict, clients_file: Path) -> dict:
     result = subprocess.run(
         [
             sys.executable,
@@ -89,8 +108,39 @@ def _measure(mode: str, conninfo: str, out: Path, client: dict) -> dict:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "ODS_CLIENTS_FILE": str(clients_file)},
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _compare(conninfo: str, work: Path, client: dict, runs: int, rows: int) -> Path:
+    """Bare COPY, export, and export + checks, taking turns; prints the table, returns the file."""
+    import yaml
+
+    clients_file = work / "clients.yaml"
+    clients_file.write_text(yaml.safe_dump({"clients": {"bench": client}}, sort_keys=False))
+    results: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    for _ in range(runs):
+        for mode in MODES:
+            out = work / "bare.csv" if mode == "bare" else work / f"archive-{mode}"
+            results[mode].append(_measure(mode, conninfo, out, client, clients_file))
+    best = {mode: min(done, key=lambda r: r["seconds"]) for mode, done in results.items()}
+    size = best["export"]["bytes"]
+    print(f"\nCompletion file of {DAY}: {rows:,} rows, {size / 1e6:.1f} MB")
+    print(f"{'':22}{'best wall':>11}{'CPU':>8}{'peak RSS':>10}   (runs: wall / CPU s)")
+    for mode, name in MODES.items():
+        runs_text = ", ".join(f"{r['seconds']:.2f}/{r['cpu']:.2f}" for r in results[mode])
+        peak = max(r["rss_mb"] for r in results[mode])
+        print(
+            f"{name:22}{best[mode]['seconds']:>9.2f} s{best[mode]['cpu']:>6.2f} s"
+            f"{peak:>7.0f} MB   ({runs_text})"
+        )
+    for mode, target in (("export", 0.8), ("step", 0.75)):
+        ratio = (best[mode]["bytes"] / best[mode]["seconds"]) / (
+            best["bare"]["bytes"] / best["bare"]["seconds"]
+        )
+        print(f"throughput ratio {MODES[mode]} / bare COPY: {ratio:.2f}  (target >= {target})")
+    return Path(best["export"]["path"])
 
 
 def _build_site(pg, work: Path, rows: int) -> None:
@@ -154,7 +204,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--keep", action="store_true", help="work in .ods/bench and keep it")
     parser.add_argument(
+        "--work", type=Path, help="work (and keep everything) in this folder instead of .ods/bench"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="with --keep: reuse the site and mart of a kept run"
+    )
+    parser.add_argument(
+        "--no-upload", dest="upload", action="store_false", help="skip the SFTP upload timing"
     )
     args = parser.parse_args()
 
@@ -164,7 +220,11 @@ def main() -> int:
     from orchestration.delivery.sftp import SftpTarget, deliver_file
     from orchestration.local.postgres import start_postgres, stop_postgres
 
-    work = ROOT / ".ods" / "bench" if args.keep else Path(tempfile.mkdtemp(prefix="ods-bench-"))
+    if args.work is not None:
+        args.keep = True
+    work = args.work or (
+        ROOT / ".ods" / "bench" if args.keep else Path(tempfile.mkdtemp(prefix="ods-bench-"))
+    )
     work.mkdir(parents=True, exist_ok=True)
     pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
     print(f"embedded PostgreSQL in {work / 'pgdata'}")
@@ -184,23 +244,12 @@ def main() -> int:
     host_pub = generate_key_pair(server_dir / "host_key", "bench-host")
     client = _client_settings(2299, key, host_pub)
 
-    exports = [
-        _measure("export", pg.conninfo(), work / "archive", client) for _ in range(args.runs)
-    ]
-    bares = [_measure("bare", pg.conninfo(), work / "bare.csv", client) for _ in range(args.runs)]
-    export, bare = min(exports, key=lambda r: r["seconds"]), min(bares, key=lambda r: r["seconds"])
-    ratio = (export["bytes"] / export["seconds"]) / (bare["bytes"] / bare["seconds"])
-    print(f"\nCompletion file of {DAY}: {args.rows:,} rows, {export['bytes'] / 1e6:.1f} MB")
-    print(f"{'':24}{'best wall':>12}{'peak RSS':>12}   (runs: wall)")
-    for name, best, runs in (
-        ("export (ours)", export, exports),
-        ("bare COPY TO STDOUT", bare, bares),
-    ):
-        walls = ", ".join(f"{r['seconds']:.2f}" for r in runs)
-        print(
-            f"{name:24}{best['seconds']:>10.2f} s{max(r['rss_mb'] for r in runs):>9.0f} MB   ({walls})"
-        )
-    print(f"throughput ratio export / bare COPY: {ratio:.2f}  (target >= 0.8)")
+    path = _compare(pg.conninfo(), work, client, args.runs, args.rows)
+    if not args.upload:
+        if not args.keep:
+            stop_postgres(work / "pgdata")
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
 
     server = subprocess.Popen(
         [
@@ -231,7 +280,6 @@ def main() -> int:
             host_key=host_pub,
             private_key=key.read_text(),
         )
-        path = Path(export["path"])
         uploads = [deliver_file(target, path, path.name).seconds for _ in range(args.runs)]
         mb = path.stat().st_size / 1e6
         print(f"\nSFTP upload of {mb:.1f} MB to the local asyncssh server:")

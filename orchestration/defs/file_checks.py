@@ -114,15 +114,18 @@ def written_contract(client_id: str, feed: Feed, path: Path | None = None) -> Wr
         raw = _clients_yaml(path, stat.st_mtime_ns, stat.st_size)
     except (OSError, yaml.YAMLError) as error:
         raise ContractUnreadable(f"the clients file {path} cannot be read: {error}") from None
-    entry = (raw.get("clients") or {}).get(client_id)
+    clients = raw.get("clients")
+    entry = clients.get(client_id) if isinstance(clients, dict) else None
     if not isinstance(entry, dict):
         raise ContractUnreadable(f"the clients file {path} has no client {client_id!r}")
-    feeds = entry.get("feeds") or {}
-    if feed.name not in feeds:
+    feeds = entry.get("feeds")
+    if not isinstance(feeds, dict) or feed.name not in feeds:
         raise ContractUnreadable(
             f"the clients file {path} has no feed {feed.name!r} for client {client_id!r}"
         )
     settings = feeds[feed.name] or {}
+    if not isinstance(settings, dict):
+        raise ContractUnreadable(f"client {client_id!r}: feeds.{feed.name} in {path}")
     columns = settings.get("columns")
     if isinstance(columns, dict) and columns:
         headers = [str(header) for header in columns.values()]

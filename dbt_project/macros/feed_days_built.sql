@@ -22,20 +22,17 @@
     )
 {%- endmacro %}
 
-{% macro record_days_built(feed) -%}
+{#
+    The marts' post-hook (dbt_project.yml): the window's days of the build's clients are built.
+#}
+{% macro record_days_built(feed=none) -%}
     {%- if var("record_days_built") -%}
         insert into {{ feed_days_built_relation() }} (feed, client_id, report_date)
         select
-            '{{ feed }}',
-            client_settings.client_id,
-            window_day::date
-        from {{ ref('stg_moodle__client_settings') }} as client_settings
-        cross join generate_series(
-            '{{ var("min_date") }}'::date,
-            '{{ var("max_date") }}'::date - 1,
-            interval '1 day'
-        ) as window_day
-        where {{ client_in_build('client_settings.client_id') }}
+            '{{ feed or mart_feed() }}',
+            window_report_days.client_id,
+            window_report_days.report_date
+        from ({{ window_report_days() }}) as window_report_days
         on conflict do nothing
     {%- else -%}
         select 1
@@ -43,11 +40,27 @@
 {%- endmacro %}
 
 {#
-    On a full refresh (or a first build) the mart starts empty, so its feed forgets what it sent.
+    The report days of a feed already built, as a select of (client_id, report_date). A first
+    build (or a full refresh) starts from an empty mart and forgets the ledger
+    (forget_days_built), so it reads no ledger: this also keeps dbt unit tests independent of it.
 #}
-{% macro forget_days_built(feed) -%}
+{% macro days_built_of_feed(feed=none) -%}
+    {%- if is_incremental() -%}
+    select client_id, report_date
+    from {{ feed_days_built_relation() }}
+    where feed = '{{ feed or mart_feed() }}'
+    {%- else -%}
+    select null::text as client_id, null::date as report_date where false
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    On a full refresh (or a first build) the mart starts empty, so its feed forgets what it sent
+    (the marts' pre-hook, dbt_project.yml).
+#}
+{% macro forget_days_built(feed=none) -%}
     {%- if not is_incremental() -%}
-        delete from {{ feed_days_built_relation() }} where feed = '{{ feed }}'
+        delete from {{ feed_days_built_relation() }} where feed = '{{ feed or mart_feed() }}'
     {%- else -%}
         select 1
     {%- endif -%}

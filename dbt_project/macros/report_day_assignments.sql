@@ -21,39 +21,27 @@
        earliest day of the window built for the first time after its event date, within
        lookback_days. Changes of days never built wait for those days, so a backfill of a day
        that was never delivered contains that day's rows.
-    The result is a CTE `assignments` (client_id, change_key, report_date).
+    The result is two CTEs: `assignments` (client_id, change_key, report_date), and `assigned`,
+    every column of `rows` (a CTE with client_id and change_key: `changes` unless given, the
+    face-to-face mart's status rows) with the report_date it is assigned to, one row per
+    assignment. The feed is the mart's (macros/mart_feed.sql).
 #}
-{% macro report_day_assignments(changes, feed) -%}
-{#
-    A first build (or a full refresh) starts from an empty mart and forgets the ledger
-    (forget_days_built), so it reads no ledger: this also keeps dbt unit tests independent of it.
-#}
+{% macro report_day_assignments(changes, rows=none) -%}
+{%- set rows = rows or changes -%}
 days_built as (
-    {% if is_incremental() -%}
-    select client_id, report_date
-    from {{ feed_days_built_relation() }}
-    where feed = '{{ feed }}'
-    {%- else -%}
-    select null::text as client_id, null::date as report_date where false
-    {%- endif %}
+    {{ days_built_of_feed() }}
 ),
 
 window_days as (
     select
-        client_settings.client_id,
-        window_day::date as report_date,
+        window_report_days.client_id,
+        window_report_days.report_date,
         days_built.report_date is not null as was_built
-    from {{ ref('stg_moodle__client_settings') }} as client_settings
-    cross join generate_series(
-        '{{ var("min_date") }}'::date,
-        '{{ var("max_date") }}'::date - 1,
-        interval '1 day'
-    ) as window_day
+    from ({{ window_report_days() }}) as window_report_days
     left join days_built
         on
-            days_built.client_id = client_settings.client_id
-            and days_built.report_date = window_day::date
-    where {{ client_in_build('client_settings.client_id') }}
+            window_report_days.client_id = days_built.client_id
+            and window_report_days.report_date = days_built.report_date
 ),
 
 sent as (
@@ -149,5 +137,16 @@ assignments as (
     select * from on_their_day
     union all
     select * from late
+),
+
+assigned as (
+    select
+        assignments.report_date,
+        {{ rows }}.*
+    from assignments
+    inner join {{ rows }}
+        on
+            assignments.client_id = {{ rows }}.client_id
+            and assignments.change_key = {{ rows }}.change_key
 )
 {%- endmacro %}

@@ -3,17 +3,13 @@
     (course_modules.deletioninprogress = 1). Moodle sets that flag when a teacher deletes the
     activity and an ad-hoc task then removes it with its attempts (after copying it into the
     recycle bin when that is on); until then Moodle treats it as gone, and so do the SCORM and
-    face-to-face feeds (macros/course_modules_being_deleted.sql). A quiz without a course module
+    face-to-face feeds (macros/activity_being_deleted.sql). A quiz without a course module
     row (an orphan; Moodle has no foreign keys) is kept.
 #}
 with
 
 quizzes as (
     select * from {{ ref('stg_moodle__quizzes') }}
-),
-
-quizzes_being_deleted as (
-    {{ course_modules_being_deleted('quiz') }}
 ),
 
 eligible as (
@@ -26,12 +22,7 @@ eligible as (
         quizzes.quiz_sum_marks,
         quizzes.decimal_points
     from quizzes
-    where not exists (
-        select 1 from quizzes_being_deleted
-        where
-            quizzes_being_deleted.client_id = quizzes.client_id
-            and quizzes_being_deleted.instance_id = quizzes.quiz_id
-    )
+    where not {{ activity_being_deleted('quiz', 'quizzes.client_id', 'quizzes.quiz_id') }}
 )
 
 select * from eligible

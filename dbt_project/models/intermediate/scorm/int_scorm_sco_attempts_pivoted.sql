@@ -11,7 +11,8 @@
     - last_modified: the latest timemodified over every element of the SCO-attempt (status,
       score, suspend data, session time, x.start.time, …): the moment it last changed.
     Activities being deleted (course_modules.deletioninprogress = 1: in the recycle bin or
-    queued for deletion) are left out, as Moodle treats them as gone.
+    queued for deletion; macros/activity_being_deleted.sql) are left out, as Moodle treats them
+    as gone.
 
     Ephemeral like its input, int_scorm_tracks_unioned: it holds the SCO-attempts touched in the
     build's look-back window only.
@@ -32,14 +33,6 @@ scoes as (
     select * from {{ ref('stg_moodle__scorm_scoes') }}
 ),
 
-course_modules as (
-    select * from {{ ref('stg_moodle__course_modules') }}
-),
-
-modules as (
-    select * from {{ ref('stg_moodle__modules') }}
-),
-
 latest_elements as (
     {#
         One value per element. Moodle updates a tracking row in place, but from 4.3 nothing
@@ -57,12 +50,12 @@ latest_elements as (
         modified_epoch
     from tracks
     order by
-        client_id,
-        user_id,
-        scorm_id,
-        sco_id,
-        attempt,
-        element,
+        client_id asc,
+        user_id asc,
+        scorm_id asc,
+        sco_id asc,
+        attempt asc,
+        element asc,
         modified_epoch desc,
         track_id desc
 ),
@@ -87,20 +80,6 @@ sco_attempt_elements as (
         max(modified_epoch) as last_modified_epoch
     from latest_elements
     group by client_id, user_id, scorm_id, sco_id, attempt
-),
-
-scorms_being_deleted as (
-    select
-        course_modules.client_id,
-        course_modules.instance_id as scorm_id
-    from course_modules
-    inner join modules
-        on
-            course_modules.client_id = modules.client_id
-            and course_modules.module_id = modules.module_id
-    where
-        modules.module_name = 'scorm'
-        and course_modules.is_deletion_in_progress
 ),
 
 pivoted as (
@@ -144,12 +123,11 @@ pivoted as (
             and sco_attempt_elements.scorm_id = scorms.scorm_id
     where
         scoes.sco_type = 'sco'
-        and not exists (
-            select 1 from scorms_being_deleted
-            where
-                scorms_being_deleted.client_id = sco_attempt_elements.client_id
-                and scorms_being_deleted.scorm_id = sco_attempt_elements.scorm_id
-        )
+        and not {{
+            activity_being_deleted(
+                'scorm', 'sco_attempt_elements.client_id', 'sco_attempt_elements.scorm_id'
+            )
+        }}
 )
 
 select * from pivoted

@@ -85,6 +85,13 @@ normalised_touched as (
         and {{ client_in_build('scoes_values.client_id') }}
 ),
 
+{#
+    sqlfluff, for the two lateral reads below: `offset 0` without `order by` is meant (a fence,
+    see above: the rows' order does not matter); the subqueries qualify the columns they
+    compare with the outer row's; and sqlfluff 4.5 wants `lateral (` on a line of its own,
+    indented, after a second join.
+#}
+-- noqa: disable=AM09,RF03,LT02
 legacy as (
     select
         touched_tracks.client_id,
@@ -145,6 +152,7 @@ normalised as (
             and touched_values.element_id = elements.element_id
 ),
 
+-- noqa: enable=all
 unioned as (
     select * from legacy
     union all

@@ -13,25 +13,8 @@
     A rebuilt day keeps the status row it sent, read again by its id, even when a row created
     later on that day has since become the day's last.
 #}
-{# Planner settings: macros/mart_planner_settings.sql. #}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_window',
-        on_schema_change='fail',
-        pre_hook=[
-            "{{ forget_days_built('f2f') }}",
-            "{{ mart_planner_settings() }}",
-        ],
-        post_hook="{{ record_days_built('f2f') }}",
-    )
-}}
 
 with
-
-client_settings as (
-    select * from {{ ref('stg_moodle__client_settings') }}
-),
 
 statuses as (
     select * from {{ ref('int_f2f_signup_statuses_dated') }}
@@ -53,19 +36,6 @@ facetofaces as (
     select * from {{ ref('int_f2f_activities_eligible') }}
 ),
 
-learners as (
-    select * from {{ ref('int_learners_eligible') }}
-),
-
-courses as (
-    select * from {{ ref('int_courses_eligible') }}
-),
-
-client_windows as (
-    {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    {{ client_window_bounds('client_settings') }}
-),
-
 statuses_in_window as (
     select
         statuses.client_id,
@@ -77,17 +47,12 @@ statuses_in_window as (
         statuses.created_at_local,
         client_windows.timezone
     from statuses
-    inner join client_windows
-        on statuses.client_id = client_windows.client_id
-    where
-        {{ in_client_window('statuses.created_epoch') }}
-        {#
-            Lets an index on timecreated serve the read (macros/day_window.sql). The plugin has
-            no such index (moodle-schema.md §6); the warehouse adds it.
-        #}
-        and {{ in_widened_window('statuses.created_epoch') }}
-        {# The build's clients as constants: other clients' union branches are skipped (macros/clients_in_build.sql). #}
-        and {{ client_in_build('statuses.client_id') }}
+    {{ join_client_window('statuses') }}
+    {#
+        An index on timecreated serves the read (macros/day_window.sql). The plugin has no such
+        index (moodle-schema.md §6); the warehouse adds it.
+    #}
+    where {{ in_build_window('statuses.created_epoch', 'statuses.client_id') }}
 ),
 
 last_statuses_in_window as (
@@ -95,12 +60,8 @@ last_statuses_in_window as (
         last_statuses.client_id,
         last_statuses.status_id
     from last_statuses
-    inner join client_windows
-        on last_statuses.client_id = client_windows.client_id
-    where
-        {{ in_client_window('last_statuses.created_epoch') }}
-        and {{ in_widened_window('last_statuses.created_epoch') }}
-        and {{ client_in_build('last_statuses.client_id') }}
+    {{ join_client_window('last_statuses') }}
+    where {{ in_build_window('last_statuses.created_epoch', 'last_statuses.client_id') }}
 ),
 
 status_rows as (
@@ -114,11 +75,8 @@ status_rows as (
         statuses_in_window.created_epoch,
         statuses_in_window.status_id,
 
-        ----------  learner
-        {{ learner_columns('learners') }},
-
-        ----------  course
-        {{ course_columns('courses') }},
+        ----------  learner and course
+        {{ identity_columns() }},
 
         ----------  face-to-face signup
         facetofaces.class_title,
@@ -141,25 +99,12 @@ status_rows as (
         on
             session_starts.client_id = facetofaces.client_id
             and session_starts.facetoface_id = facetofaces.facetoface_id
-    inner join learners
-        on
-            signups.client_id = learners.client_id
-            and signups.user_id = learners.user_id
-    inner join courses
-        on
-            facetofaces.client_id = courses.client_id
-            and facetofaces.course_id = courses.course_id
+    {{ join_learner_and_course('signups', 'facetofaces') }}
 ),
 
 {# The report days of this feed already built (macros/feed_days_built.sql). #}
 f2f_days_built as (
-    {% if is_incremental() -%}
-    select client_id, report_date
-    from {{ feed_days_built_relation() }}
-    where feed = 'f2f'
-    {%- else -%}
-    select null::text as client_id, null::date as report_date where false
-    {%- endif %}
+    {{ days_built_of_feed() }}
 ),
 
 {#
@@ -167,28 +112,31 @@ f2f_days_built as (
     and on built days of the window, which are rebuilt as they were.
 #}
 latest_sent as (
-    {% if is_incremental() -%}
-    select
-        sent_rows.client_id,
-        sent_rows.entity_key,
-        max(sent_rows.status_changed_at)::date as status_date
-    from {{ this }} as sent_rows
-    left join f2f_days_built
-        on
-            sent_rows.client_id = f2f_days_built.client_id
-            and sent_rows.report_date = f2f_days_built.report_date
-    where
-        {{ client_in_build('sent_rows.client_id') }}
-        and (
-            sent_rows.report_date < '{{ var("min_date") }}'::date
-            or sent_rows.report_date >= '{{ var("max_date") }}'::date
-            or f2f_days_built.report_date is not null
-        )
-    group by sent_rows.client_id, sent_rows.entity_key
-    {%- else -%}
-    select null::text as client_id, null::text as entity_key, null::date as status_date
-    where false
-    {%- endif %}
+    {% if is_incremental() %}
+        select
+            sent_rows.client_id,
+            sent_rows.entity_key,
+            max(sent_rows.status_changed_at)::date as status_date
+        from {{ this }} as sent_rows
+        left join f2f_days_built
+            on
+                sent_rows.client_id = f2f_days_built.client_id
+                and sent_rows.report_date = f2f_days_built.report_date
+        where
+            {{ client_in_build('sent_rows.client_id') }}
+            and (
+                sent_rows.report_date < '{{ var("min_date") }}'::date
+                or sent_rows.report_date >= '{{ var("max_date") }}'::date
+                or f2f_days_built.report_date is not null
+            )
+        group by sent_rows.client_id, sent_rows.entity_key
+    {% else %}
+        select
+            null::text as client_id,
+            null::text as entity_key,
+            null::date as status_date
+        where false
+    {% endif %}
 ),
 
 overtaken as (
@@ -232,49 +180,30 @@ changes as (
     )
 ),
 
-{{ report_day_assignments('changes', 'f2f') }},
+{{ report_day_assignments('changes', rows='status_rows') }},
 
-assigned as (
+{# A report day holds a signup once: its latest status of those assigned to the day. #}
+ranked as (
     select
-        assignments.report_date,
-        status_rows.*,
+        assigned.*,
         row_number() over (
-            partition by status_rows.client_id, assignments.report_date, status_rows.entity_key
+            partition by assigned.client_id, assigned.report_date, assigned.entity_key
             order by
-                status_rows.status_date desc,
-                status_rows.created_epoch desc,
-                status_rows.status_id desc
+                assigned.status_date desc,
+                assigned.created_epoch desc,
+                assigned.status_id desc
         ) as latest_in_day
-    from assignments
-    inner join status_rows
-        on
-            assignments.client_id = status_rows.client_id
-            and assignments.change_key = status_rows.change_key
+    from assigned
 ),
 
 final as (
     select
-        client_id,
-        report_date,
-        change_key,
-        entity_key,
-        user_id,
-        username,
-        idnumber,
-        email,
-        firstname,
-        lastname,
-        course_id,
-        course_shortname,
-        course_name,
-        class_title,
-        session_id,
-        session_date,
-        session_start,
-        status,
-        status_changed_at
-    from assigned
-    where latest_in_day = 1
+        {{ feed_mart_columns('ranked', [
+            'class_title', 'session_id', 'session_date', 'session_start', 'status',
+            'status_changed_at',
+        ]) }}
+    from ranked
+    where ranked.latest_in_day = 1
 )
 
 select * from final

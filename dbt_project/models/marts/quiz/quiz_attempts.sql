@@ -6,41 +6,15 @@
     timemodified, never timefinish (moodle-schema.md §5), so the attempt is sent again, with the
     new score, on the local day of timemodified, or on the next day built after it became visible.
 #}
-{# Planner settings: macros/mart_planner_settings.sql. #}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_window',
-        on_schema_change='fail',
-        pre_hook=[
-            "{{ forget_days_built('quiz') }}",
-            "{{ mart_planner_settings() }}",
-        ],
-        post_hook="{{ record_days_built('quiz') }}",
-    )
-}}
+{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
+{% set feed_columns = [
+    'quiz_id', 'quiz_name', 'attempt', 'score', 'max_score', 'status', 'started_at', 'finished_at',
+] %}
 
 with
 
-client_settings as (
-    select * from {{ ref('stg_moodle__client_settings') }}
-),
-
 attempts as (
     select * from {{ ref('int_quiz_attempts_graded') }}
-),
-
-learners as (
-    select * from {{ ref('int_learners_eligible') }}
-),
-
-courses as (
-    select * from {{ ref('int_courses_eligible') }}
-),
-
-client_windows as (
-    {# The look-back window's local dates as epoch bounds in each client's own time zone. #}
-    {{ client_window_bounds('client_settings') }}
 ),
 
 attempts_in_window as (
@@ -61,8 +35,7 @@ attempts_in_window as (
         (attempts.finished_at at time zone client_windows.timezone) as finished_at_local,
         (attempts.modified_at at time zone client_windows.timezone) as modified_at_local
     from attempts
-    inner join client_windows
-        on attempts.client_id = client_windows.client_id
+    {{ join_client_window('attempts') }}
     where
         (
             ({{ in_client_window('attempts.finished_epoch') }})
@@ -77,7 +50,10 @@ attempts_in_window as (
             ({{ in_widened_window('attempts.finished_epoch') }})
             or ({{ in_widened_window('attempts.modified_epoch') }})
         )
-        {# The build's clients as constants: other clients' union branches are skipped (macros/clients_in_build.sql). #}
+        {#
+            The build's clients as constants: other clients' union branches are skipped
+            (macros/clients_in_build.sql).
+        #}
         and {{ client_in_build('attempts.client_id') }}
 ),
 
@@ -99,11 +75,8 @@ changes as (
             attempts_in_window.modified_at_local, attempts_in_window.finished_at_local
         )::date as change_event_date,
 
-        ----------  learner
-        {{ learner_columns('learners') }},
-
-        ----------  course
-        {{ course_columns('courses') }},
+        ----------  learner and course
+        {{ identity_columns() }},
 
         ----------  quiz attempt
         attempts_in_window.quiz_id,
@@ -116,46 +89,9 @@ changes as (
         attempts_in_window.finished_at_local as finished_at
 
     from attempts_in_window
-    inner join learners
-        on
-            attempts_in_window.client_id = learners.client_id
-            and attempts_in_window.user_id = learners.user_id
-    inner join courses
-        on
-            attempts_in_window.client_id = courses.client_id
-            and attempts_in_window.course_id = courses.course_id
+    {{ join_learner_and_course('attempts_in_window') }}
 ),
 
-{{ report_day_assignments('changes', 'quiz') }},
-
-final as (
-    select
-        changes.client_id,
-        assignments.report_date,
-        changes.change_key,
-        changes.entity_key,
-        changes.user_id,
-        changes.username,
-        changes.idnumber,
-        changes.email,
-        changes.firstname,
-        changes.lastname,
-        changes.course_id,
-        changes.course_shortname,
-        changes.course_name,
-        changes.quiz_id,
-        changes.quiz_name,
-        changes.attempt,
-        changes.score,
-        changes.max_score,
-        changes.status,
-        changes.started_at,
-        changes.finished_at
-    from assignments
-    inner join changes
-        on
-            assignments.client_id = changes.client_id
-            and assignments.change_key = changes.change_key
-)
+{{ feed_mart_rows('changes', feed_columns) }}
 
 select * from final

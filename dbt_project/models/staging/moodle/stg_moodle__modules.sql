@@ -11,7 +11,7 @@ renamed as (
         id as module_id,
 
         ----------  strings
-        {# The activity type: 'scorm', 'quiz', 'facetoface', … (ids differ per site; join by name). #}
+        {# The activity type: 'scorm', 'quiz', 'facetoface' (ids differ per site: join by name). #}
         name as module_name,
 
         ----------  booleans

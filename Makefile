@@ -52,6 +52,8 @@ lint: install
 	$(BIN)/ruff check orchestration tests benchmarks
 	$(BIN)/ruff format --check orchestration tests benchmarks
 	$(BIN)/mypy orchestration benchmarks
+	# The dbt models' SQL (dbt_project/.sqlfluff: jinja templater, no database needed).
+	cd dbt_project && ../$(BIN)/sqlfluff lint models
 
 bench: install $(MANIFEST)
 	$(BIN)/python benchmarks/completion_export.py

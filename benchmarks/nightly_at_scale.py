@@ -588,7 +588,7 @@ class FaultDrill:
     """Kills processes of the night at chosen moments, one fault per files run in progress, in
     the order given, and records what it did (the summary's `faults`):
 
-    - worker: once the run has put a first file in its client's folder, the SFTP server is
+    - worker: once the client's ledger records the run's first delivery, the SFTP server is
       paused (SIGSTOP), the run's own process killed (SIGKILL) and the server resumed, so the
       run dies between two deliveries;
     - daemon: once every marts run has succeeded, `dagster-daemon`'s whole process group is
@@ -666,9 +666,13 @@ class FaultDrill:
         client = run.tags.get("dagster/partition", "").split("|")[0]
         plan = next(p for p in self.setup.plans if p.client_id == client)
         server = self.servers[sftp_hosts(self.setup.args.sftp_hosts)[plan.host_index]]
+        # Between two deliveries: once the ledger holds the run's first delivery (a kill between
+        # a file's rename and its ledger line, a few milliseconds, would have it sent again).
+        ledger_file = self.setup.folder / "archive" / client / "deliveries.jsonl"
         deadline = time.monotonic() + DRILL_WAIT_SECONDS
         for looks in itertools.count():
-            if any(path.exists() for path in files):
+            recorded = _recorded_by(ledger_file, run.run_id)
+            if recorded:
                 break
             ended = looks % 50 == 0 and self.instance.get_run_by_id(run.run_id).is_finished
             if ended or time.monotonic() > deadline:
@@ -676,10 +680,12 @@ class FaultDrill:
             time.sleep(0.01)
         self.setup.processes.signal(server, signal.SIGSTOP)
         try:
-            delivered = {p.name: p.stat().st_ino for p in files if p.exists()}
             os.kill(check_pid(pid), signal.SIGKILL)
         finally:
             self.setup.processes.signal(server, signal.SIGCONT)
+        folder = files[0].parent
+        recorded = _recorded_by(ledger_file, run.run_id)
+        delivered = {name: (folder / name).stat().st_ino for name in recorded}
         return {"pid": pid, "delivered_before": delivered, "files": len(files)}
 
     def _kill_daemon(self, run: Any) -> dict[str, Any] | None:
@@ -719,6 +725,23 @@ class FaultDrill:
         worker = harness.run_worker_pid(self.instance, run.run_id)
         os.kill(pid, signal.SIGKILL)
         return {"pid": pid, "worker": worker}
+
+
+def _recorded_by(ledger_file: Path, run_id: str) -> list[str]:
+    """The file names the ledger records as delivered by that run."""
+    try:
+        lines = ledger_file.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    names = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if entry.get("run_id") == run_id:
+            names.append(entry["file_name"])
+    return names
 
 
 def check_pid(pid: int | None) -> int:

@@ -314,7 +314,9 @@ unset), tagged as the night's files runs are (ods/sftp_host, the client-day part
 ods/started_by, so the instance's limits per SFTP host and the dbt_marts pool hold for them and
 they are in the UI's run history. With --wait (the default) the command waits for them, showing
 one progress line on a terminal, then prints one line per file: name, rows, bytes, where it went.
-With --no-wait it prints the runs' ids and returns once they are submitted.
+With --no-wait it prints the runs' ids and returns once they are submitted. (rebuild first waits
+for its marts run even so: the files are made from it.) Interrupted, the command leaves its runs
+to go on.
 
 Queued runs are started by dagster-daemon. When no daemon serves the instance (no heartbeat of
 its run queue in the last 90 s), the command starts its own runs, with Dagster's own queue logic
@@ -422,6 +424,14 @@ def _through_the_queue(
         print(f"error: {error}", file=sys.stderr)
         print(log.where(), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        progress.done()
+        print(
+            "interrupted: runs already submitted go on (see the UI's run history, tag "
+            "ods/started_by); queued ones wait for dagster-daemon (or cancel them there)",
+            file=sys.stderr,
+        )
+        return 130
     if not args.wait:
         states = Counter(run.status.value.lower() for run in runs)
         print(

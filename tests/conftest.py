@@ -20,7 +20,12 @@ _database_numbers = itertools.count(1)
 # (xdist's own order, most tests first, left the slowest modules, which have few tests, for last:
 # one worker ran them alone for a minute.)
 SLOWEST_FIRST = (
+    "test_restart_safety.py",
     "test_daemon_night.py",
+    "test_alerts.py",
+    "test_reruns_through_instance.py",
+    "test_deploy_files.py",
+    "test_delivery_once.py",
     "test_operations_delivery.py",
     "test_isolation_at_scale.py",
     "test_time_zones_end_to_end.py",

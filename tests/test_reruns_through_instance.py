@@ -5,8 +5,9 @@ SFTP host, over PostgreSQL and the local SFTP server.
 The instance is the shipped one (deploy/dagster.yaml: storage on PostgreSQL, here a database of its
 own on the session's embedded server; the QueuedRunCoordinator; a limit per `ods/sftp_host` value;
 the `dbt_marts` pool) with the per-host limit at 1, in a temporary DAGSTER_HOME. No dagster-daemon
-serves it, so each command starts its own runs with Dagster's queue
-logic (orchestration/defs/queued_runs.py). Two clients share one SFTP server; the module fixture
+serves it, so each command starts its own runs with Dagster's queue logic
+(orchestration/defs/queued_runs.py); one test gives it a daemon's heartbeat, and the command then
+leaves its run in the queue for the daemon. Two clients share one SFTP server; the module fixture
 builds and delivers their files of one day in-process (the demo's path), which archives them.
 """
 
@@ -24,6 +25,10 @@ from urllib.parse import quote
 import dagster as dg
 import psycopg
 import pytest
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+    QueuedRunCoordinatorDaemon,
+)
+from dagster._daemon.types import DaemonHeartbeat
 
 from orchestration import cli
 from orchestration.clients import load_clients
@@ -235,6 +240,24 @@ def test_no_wait_returns_with_the_run_started_and_prints_its_id(site, capsys):
         run = instance.get_run_by_id(run.run_id)
         assert run is not None
     assert run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_with_a_daemon_serving_the_queue_the_command_leaves_its_run_to_it(site, capsys):
+    # A heartbeat of the daemon's run queue, as a running dagster-daemon writes every 30 s.
+    instance = site["instance"]
+    instance.add_daemon_heartbeat(
+        DaemonHeartbeat(time.time(), QueuedRunCoordinatorDaemon.daemon_type(), None, None)
+    )
+    before = {run.run_id for run in instance.get_runs()}
+    try:
+        assert cli.main(["resend", "--client", "acme", "--from", DAY.isoformat(), "--no-wait"]) == 0
+        (run,) = _new_runs(instance, before)
+        assert f"  {run.run_id}  acme {DAY} (queued)" in capsys.readouterr().out
+        assert run.status == dg.DagsterRunStatus.QUEUED
+    finally:
+        instance.wipe_daemon_heartbeats()
+        for run in _new_runs(instance, before):
+            instance.delete_run(run.run_id)
 
 
 @pytest.mark.parametrize(

@@ -230,23 +230,23 @@ class RunQueue:
         *,
         until_launched: bool = False,
     ) -> list[dg.DagsterRun]:
-        """Until every run has finished (or, `until_launched`, has left the queue), dequeuing
-        them here whenever no daemon serves the queue; calls `on_progress` with one line when
-        it changes."""
+        """Until every run has finished, dequeuing them here whenever no daemon serves the queue;
+        calls `on_progress` with one line when it changes. `until_launched`: only until no run
+        waits for this command (none queued, or a daemon serves the queue)."""
         shown = None
         while True:
             runs = self.runs(run_ids)
-            waiting = [r.run_id for r in runs if r.status == dg.DagsterRunStatus.QUEUED]
-            if waiting and self.queued and not self.daemon_is_serving():
-                self.dequeue(waiting)
+            queued = [r.run_id for r in runs if r.status == dg.DagsterRunStatus.QUEUED]
+            daemon = bool(queued) and self.queued and self.daemon_is_serving()
+            if queued and self.queued and not daemon:
+                self.dequeue(queued)
                 runs = self.runs(run_ids)
+                queued = [r.run_id for r in runs if r.status == dg.DagsterRunStatus.QUEUED]
             line = self.progress(runs)
             if line != shown:
                 on_progress(line)
                 shown = line
-            if all(r.is_finished for r in runs) or (
-                until_launched and not any(r.status == dg.DagsterRunStatus.QUEUED for r in runs)
-            ):
+            if all(r.is_finished for r in runs) or (until_launched and (not queued or daemon)):
                 return runs
             time.sleep(POLL_SECONDS)
 

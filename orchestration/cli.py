@@ -123,6 +123,7 @@ def _up_services() -> tuple[LocalPostgres, tuple[int, int] | None]:
 
 
 def cmd_up(_: argparse.Namespace) -> int:
+    from orchestration.local import services
     from orchestration.local.demo import use_demo_dagster_home
 
     postgres, sftp = _up_services()
@@ -132,7 +133,11 @@ def cmd_up(_: argparse.Namespace) -> int:
         print("sftp:     not started (no client in the clients file delivers to 127.0.0.1)")
     else:
         print(f"sftp:     running (pid {sftp[0]}) on 127.0.0.1:{sftp[1]}")
-    print(f"dagster:  instance settings in {ods_home() / 'dagster' / 'dagster.yaml'}")
+    print(f"mail:     {services.status()['mail']}")
+    print(
+        f"dagster:  instance settings in {ods_home() / 'dagster' / 'dagster.yaml'} "
+        "(storage: the embedded server's database 'dagster')"
+    )
     return 0
 
 

@@ -21,7 +21,6 @@ _database_numbers = itertools.count(1)
 # one worker ran them alone for a minute.)
 SLOWEST_FIRST = (
     "test_restart_safety.py",
-    "test_daemon_night.py",
     "test_alerts.py",
     "test_reruns_through_instance.py",
     "test_deploy_files.py",

@@ -57,8 +57,8 @@ def test_up_twice_status_and_down_twice(local_home):
     assert state["postgres"].startswith("running") and f"127.0.0.1:{port}" in state["sftp"]
     assert (home / "sftp/root/acme/outbound").is_dir()
     assert (home / "sftp/client_keys/acme").exists()
-    assert services.down(home) == {"postgres": True, "sftp": True}
-    assert services.down(home) == {"postgres": False, "sftp": False}
+    assert services.down(home) == {"postgres": True, "sftp": True, "mail": True}
+    assert services.down(home) == {"postgres": False, "sftp": False, "mail": False}
     assert services.status(home)["sftp"] == "stopped"
 
 

@@ -1,5 +1,9 @@
-"""Restart safety: a night through the daemon on the PostgreSQL instance, with its processes killed
-in the middle, still delivers every client-day's files exactly once.
+"""A night through the daemon on the PostgreSQL instance: the run queue keeps its limits (read back
+from the run records), and with its processes killed in the middle the night still delivers every
+client-day's files exactly once.
+
+One night serves both (a night costs minutes on 2 cores): the faults below do not lift the
+queue's limits, so the limits are asserted over the whole night, kills, retries and all.
 
 `benchmarks/nightly_at_scale.py --faults worker,daemon,code-server` plays the night of four
 clients on one SFTP server (one files run at a time, so each fault meets one run in progress) and
@@ -177,3 +181,25 @@ def test_every_files_run_succeeded_or_was_retried_to_success(night: dict[str, An
     for run in night["runs"]:
         if run["job"] == FILES_JOB and run["status"] != "SUCCESS":
             assert _retry_of(night, run["run_id"])["status"] == "SUCCESS", run
+
+
+def test_the_run_queue_kept_its_per_host_limit_by_the_run_records(night: dict[str, Any]) -> None:
+    files = [run for run in night["runs"] if run["job"] == FILES_JOB]
+    assert {run["tags"]["ods/sftp_host"] for run in files} == {"127.0.0.1"}
+    assert night["limits"] == {"max_concurrent_runs": 8, "per_sftp_host": 1}
+    queue = night["queue"]
+    assert queue["most_files_runs_at_once_per_host"] == {"127.0.0.1": 1}
+    assert queue["most_runs_at_once"] <= night["limits"]["max_concurrent_runs"]
+    # ... and the limit bound: a files run queued while another was in progress was launched only
+    # once that one had ended (a dead run ends when it is reported failed).
+    waited = [
+        (first["run_id"], later["run_id"])
+        for first in files
+        for later in files
+        if later is not first
+        and first["starting"] is not None
+        and first["ended"] is not None
+        and later["starting"] is not None
+        and later["created"] < first["ended"] <= later["starting"]
+    ]
+    assert waited, "no files run ever waited for the per-host limit"

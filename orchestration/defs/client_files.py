@@ -344,7 +344,7 @@ def _deliver(
     with (
         warehouse_db.connect(autocommit=True) as lock_conn,
         client_day_lock(
-            lock_conn, client_id, day, context.run_id, options, f"client {client_id}, day {day}"
+            lock_conn, client_id, day, context.run.run_id, options, f"client {client_id}, day {day}"
         ),
         open_sftp(target) as session,
     ):
@@ -375,7 +375,7 @@ def _deliver(
             context.log.info(
                 f"delivered {receipt.remote_path} ({receipt.bytes} bytes, sha256 {receipt.sha256})"
             )
-            record_delivery(archive_dir.path, target, feed, day, made, receipt, context.run_id)
+            record_delivery(archive_dir.path, target, feed, day, made, receipt, context.run.run_id)
             sent.append((feed, made, receipt))
         if sent:
             try:

@@ -348,12 +348,13 @@ def up(
 
 
 def down(home: Path | None = None) -> dict[str, bool]:
-    """Stop every local service; says which of PostgreSQL and SFTP ran. The mail sink is
-    stopped too (`status` shows it)."""
+    """Stop every local service; says which of them ran."""
     home = home or ods_home()
-    stopped = {"postgres": stop_postgres(home / "pgdata"), "sftp": stop_sftp(home)}
-    stop_mail_sink(home)
-    return stopped
+    return {
+        "postgres": stop_postgres(home / "pgdata"),
+        "sftp": stop_sftp(home),
+        "mail": stop_mail_sink(home),
+    }
 
 
 def status(home: Path | None = None) -> dict[str, str]:

@@ -143,3 +143,22 @@ def test_a_file_changed_or_gone_on_the_server_is_sent_again(
     assert "already_delivered" not in again
     assert remote.read_bytes() == CONTENT
     assert _uploads(setup) == 2
+
+
+def test_a_file_renamed_into_place_by_a_run_that_died_before_its_ledger_line_is_not_sent_again(
+    setup: dict[str, Any],
+) -> None:
+    # The dead run's rename happened (the folder holds exactly the archived bytes) and its ledger
+    # line did not: the retry takes the file as delivered and writes the missing line.
+    remote: Path = setup["remote"]
+    remote.parent.mkdir(parents=True, exist_ok=True)
+    remote.write_bytes(CONTENT)
+    inode = remote.stat().st_ino
+    assert _uploads(setup) == 0
+    retried = _deliver(setup, FROM_THE_SENSOR)
+    assert retried["already_delivered"] is True
+    assert remote.stat().st_ino == inode
+    assert _uploads(setup) == 1
+    # ... and from then on it is known as delivered, once.
+    assert _deliver(setup, FROM_THE_SENSOR)["already_delivered"] is True
+    assert _uploads(setup) == 1

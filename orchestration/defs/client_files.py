@@ -286,10 +286,23 @@ def _archived(
 
 
 def _delivered_already(
-    archive_root: Path, target: SftpTarget, made: archive.ArchivedFile, session: SftpDelivery
+    archive_root: Path,
+    target: SftpTarget,
+    feed: Feed,
+    day: dt.date,
+    made: archive.ArchivedFile,
+    session: SftpDelivery,
+    run_id: str,
 ) -> ledger.Delivery | None:
-    """The ledger's last delivery of this file to this folder, when it was these exact bytes and
-    the folder still holds them (size, then sha256 read back); else None."""
+    """The delivery of this file to this folder, when the folder holds these exact bytes under its
+    name (size, then sha256 read back); else None.
+
+    Normally that is the ledger's last delivery of the name there. A run that died between a
+    file's rename and its ledger line left the file in place and no line: the folder holds
+    exactly the bytes we would send, so they were delivered, and the missing line is written now
+    (by this run), so that retention knows the file as ours."""
+    if not session.holds(made.file_name, made.bytes, made.sha256):
+        return None
     earlier = ledger.last_delivery(
         archive_root,
         target.client_id,
@@ -299,9 +312,19 @@ def _delivered_already(
         username=target.username,
         directory=target.directory,
     )
-    if earlier is None or earlier.sha256 != made.sha256 or earlier.bytes != made.bytes:
-        return None
-    return earlier if session.holds(made.file_name, made.bytes, made.sha256) else None
+    if earlier is not None and earlier.sha256 == made.sha256 and earlier.bytes == made.bytes:
+        return earlier
+    receipt = DeliveryReceipt(target.remote_path(made.file_name), made.bytes, made.sha256, 0.0)
+    record_delivery(archive_root, target, feed, day, made, receipt, run_id)
+    return ledger.last_delivery(
+        archive_root,
+        target.client_id,
+        made.file_name,
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        directory=target.directory,
+    )
 
 
 def _deliver(
@@ -352,7 +375,9 @@ def _deliver(
             where = _where(client_id, feed, day, made.file_name)
             try:
                 earlier = (
-                    _delivered_already(archive_dir.path, target, made, session)
+                    _delivered_already(
+                        archive_dir.path, target, feed, day, made, session, context.run.run_id
+                    )
                     if skip_delivered
                     else None
                 )

@@ -285,6 +285,18 @@ def _archived(
     return to_send
 
 
+def _last_delivery(archive_root: Path, target: SftpTarget, name: str) -> ledger.Delivery | None:
+    return ledger.last_delivery(
+        archive_root,
+        target.client_id,
+        name,
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        directory=target.directory,
+    )
+
+
 def _delivered_already(
     archive_root: Path,
     target: SftpTarget,
@@ -303,28 +315,12 @@ def _delivered_already(
     (by this run), so that retention knows the file as ours."""
     if not session.holds(made.file_name, made.bytes, made.sha256):
         return None
-    earlier = ledger.last_delivery(
-        archive_root,
-        target.client_id,
-        made.file_name,
-        host=target.host,
-        port=target.port,
-        username=target.username,
-        directory=target.directory,
-    )
+    earlier = _last_delivery(archive_root, target, made.file_name)
     if earlier is not None and earlier.sha256 == made.sha256 and earlier.bytes == made.bytes:
         return earlier
     receipt = DeliveryReceipt(target.remote_path(made.file_name), made.bytes, made.sha256, 0.0)
     record_delivery(archive_root, target, feed, day, made, receipt, run_id)
-    return ledger.last_delivery(
-        archive_root,
-        target.client_id,
-        made.file_name,
-        host=target.host,
-        port=target.port,
-        username=target.username,
-        directory=target.directory,
-    )
+    return _last_delivery(archive_root, target, made.file_name)
 
 
 def _deliver(

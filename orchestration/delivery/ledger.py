@@ -119,15 +119,20 @@ def delivered_sizes(
     wanted = (_host_key(host), int(port), username, normalise_directory(directory))
     sizes: dict[str, set[int]] = {}
     for delivery in read_deliveries(archive_root, client_id):
-        where = (
-            _host_key(delivery.host),
-            delivery.port,
-            delivery.username,
-            normalise_directory(delivery.directory),
-        )
+        where = _folder_of(delivery)
         if where == wanted:
             sizes.setdefault(delivery.file_name, set()).add(delivery.bytes)
     return sizes
+
+
+def _folder_of(delivery: Delivery) -> tuple[str, int, str, str]:
+    """The folder a delivery went to, in the form `wanted` folders are compared in."""
+    return (
+        _host_key(delivery.host),
+        delivery.port,
+        delivery.username,
+        normalise_directory(delivery.directory),
+    )
 
 
 def last_delivery(
@@ -145,12 +150,7 @@ def last_delivery(
     wanted = (_host_key(host), int(port), username, normalise_directory(directory))
     found = None
     for delivery in read_deliveries(archive_root, client_id):
-        where = (
-            _host_key(delivery.host),
-            delivery.port,
-            delivery.username,
-            normalise_directory(delivery.directory),
-        )
+        where = _folder_of(delivery)
         if where == wanted and delivery.file_name == file_name:
             found = delivery
     return found

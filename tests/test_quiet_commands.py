@@ -109,7 +109,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
 
 @pytest.fixture(scope="module")
 def demo(local: Local) -> subprocess.CompletedProcess[str]:
-    return local.ods("demo", "--learners", "7", "--from", DAY.isoformat())
+    # --to too: run across midnight, the default (yesterday) would be a day later than DAY.
+    return local.ods("demo", "--learners", "7", "--from", DAY.isoformat(), "--to", DAY.isoformat())
 
 
 def test_demo_prints_a_summary_and_names_its_log(local, demo):

@@ -14,8 +14,8 @@ kills, one files run after another:
   again, and the retry sends only the files the dead run did not deliver.
 - daemon: `dagster-daemon`'s whole process group (the daemon, its code server and the run in
   progress), then starts it again. Nobody is left to report the run, which stays STARTED until run
-  monitoring's `max_runtime_seconds` fails it (shortened here to 90 s; production's is 30 min),
-  and `run_retries` runs it again. The files sensor's run keys keep the restarted daemon from
+  monitoring's `max_runtime_seconds` fails it (shortened here to 50 s, about three times a files
+  run on a busy CI machine; production's is 30 min), and `run_retries` runs it again. The files sensor's run keys keep the restarted daemon from
   requesting the client-days again.
 - code-server: the daemon's code server alone. The run in progress is its child but not killed
   with it: it finishes on its own, and the daemon starts a new code server.
@@ -66,7 +66,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 *("--clients", str(CLIENTS), "--sftp-hosts", "1", "--per-host", "1"),
                 *("--learners-range", "10-20", "--days", "3", "--port", str(_free_port())),
                 *("--work", str(work), "--timeout", "1500", "--summary", str(summary)),
-                *("--faults", "worker,daemon,code-server", "--restart-max-runtime", "90"),
+                *("--faults", "worker,daemon,code-server", "--restart-max-runtime", "50"),
                 "--keep",  # the folders and ledgers are read below
             ],
             capture_output=True,

@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from orchestration.clients import ConfigError, load_clients
@@ -725,7 +725,21 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--print", dest="apply", action="store_false", help="print them (default)")
     mode.add_argument("--apply", dest="apply", action="store_true", help="create them now")
     indexes.set_defaults(apply=False)  # --print's store_false would otherwise default to True
+    for module in _command_modules():
+        module.register(commands)
     return parser
+
+
+# Commands that live in a module of their own under orchestration/commands: each module has
+# `register(commands)`, which adds its subparser and sets `handler` (args -> exit status) as a
+# default of it. Listed here, in the order `ods --help` shows them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(f"orchestration.commands.{name}") for name in COMMAND_MODULES]
 
 
 HANDLERS = {
@@ -754,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_beta_warnings()
     try:
-        return HANDLERS[args.command](args)
+        handler = getattr(args, "handler", None) or HANDLERS[args.command]
+        return int(handler(args))
     except (ConfigError, DatabaseRefused, UnmarkedSchemaError, ServiceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -30,3 +30,18 @@ def file_date(activity_day: dt.date, rule: FileDate = "next_day") -> dt.date:
 def file_name(prefix: str, activity_day: dt.date, rule: FileDate = "next_day") -> str:
     """`SCORM20261128.csv` and the like."""
     return f"{prefix}{file_date(activity_day, rule):%Y%m%d}.csv"
+
+
+# The client-day's manifest (`export.manifest`): dated like the files of that day.
+MANIFEST_PREFIX = "MANIFEST"
+
+
+def manifest_name(activity_day: dt.date, rule: FileDate = "next_day") -> str:
+    """`MANIFEST20261128.json`: the manifest of a client-day, dated like its files."""
+    return f"{MANIFEST_PREFIX}{file_date(activity_day, rule):%Y%m%d}.json"
+
+
+def sent_file_name(prefix: str, activity_day: dt.date, rule: FileDate, suffix: str) -> str:
+    """The name a file is sent by: `file_name` plus the client's envelope suffix (`.gz`, `.pgp`,
+    `.gz.pgp`, see `export.envelope`), e.g. `SCORM20261128.csv.gz.pgp`."""
+    return file_name(prefix, activity_day, rule) + suffix

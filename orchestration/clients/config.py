@@ -23,6 +23,14 @@ Environment variables (`sftp.private_key_env`, `sftp.password_env`) are read at 
 only, as secrets should be: a missing one is a clear error then, not at load.
 `alerts.email` (optional) lists addresses at the client that get its alerts as well as the
 operators; each must be a plain address (`name@domain`), refused at load otherwise.
+
+What a client receives beyond its CSV files, each off unless the client asks:
+- `manifest: true`: a `MANIFEST<YYYYMMDD>.json` per client-day, written last (`export.manifest`);
+- `compress: gzip`: files sent as `….csv.gz`;
+- `encrypt: {public_key: PATH}`: files sent encrypted to the client's OpenPGP public key,
+  `….csv.pgp` (`….csv.gz.pgp` with gzip). The key file is checked at load like the key files
+  above (readable, one OpenPGP public key, not expired or revoked, able to encrypt); the error
+  names the client, the path and what is wrong.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from pydantic import (
 )
 
 from orchestration.delivery.keys import PINNABLE_KEY_TYPES
+from orchestration.export.openpgp import OpenPgpError, inspect_public_key
 from orchestration.feeds import FEEDS, Feed
 from orchestration.paths import PROJECT_ROOT
 
@@ -277,6 +286,30 @@ class AlertContacts(_Strict):
         return value
 
 
+class EncryptSettings(_Strict):
+    """OpenPGP encryption of a client's files to its public key (a file the client gave us,
+    exported with `gpg --armor --export`; relative to the clients file's folder)."""
+
+    public_key: Path
+
+    @field_validator("public_key")
+    @classmethod
+    def _usable_key(cls, path: Path, info: ValidationInfo) -> Path:
+        if not (info.context or {}).get("require_files", True):
+            return path
+        if not path.is_file():
+            state = "is not a file" if path.exists() else "does not exist"
+            raise ValueError(
+                f"public key file {path} {state} (paths are relative to the clients file's "
+                "folder; `ods up` creates the local demo's key)"
+            )
+        try:
+            inspect_public_key(path)
+        except OpenPgpError as error:
+            raise ValueError(str(error)) from None
+        return path
+
+
 class ClientConfig(_Strict):
     """One client organisation: its Moodle replica, feeds, file format and SFTP folder."""
 
@@ -292,6 +325,11 @@ class ClientConfig(_Strict):
     byte_order_mark: bool = False
     neutralise_formulas: bool = False
     alerts: AlertContacts | None = None
+    # A MANIFEST<YYYYMMDD>.json per client-day, uploaded after all its files (export.manifest).
+    manifest: bool = False
+    # Files sent gzip-compressed (….csv.gz) and/or OpenPGP-encrypted (….csv.pgp, ….csv.gz.pgp).
+    compress: Literal["gzip"] | None = None
+    encrypt: EncryptSettings | None = None
 
     _check_tz = field_validator("timezone")(
         classmethod(lambda cls, v: None if v is None else _check_timezone(v))
@@ -435,6 +473,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         for key in ("private_key_path", "host_key_file"):
             if isinstance(sftp.get(key), str):
                 sftp[key] = str((base / sftp[key]).resolve())
+        encrypt = (client or {}).get("encrypt")
+        if isinstance(encrypt, dict) and isinstance(encrypt.get("public_key"), str):
+            encrypt["public_key"] = str((base / encrypt["public_key"]).resolve())
     if isinstance(raw.get("archive_dir"), str):
         raw["archive_dir"] = str((base / raw["archive_dir"]).resolve())
     return raw

@@ -15,6 +15,12 @@ and not delivered, while the client's other files are; a delivery that fails doe
 next one. The step then fails, naming every feed that failed and why, and is retried (the whole
 client-day: exports are cheap and deliveries idempotent) only when every failure may clear by
 itself.
+
+A client with `manifest: true` gets `MANIFEST<YYYYMMDD>.json` last, over the same session, once
+every one of its feeds' files for the day is in its folder (`export.manifest`). If any is not (a
+feed failed in this run, or was never delivered), the manifest is withheld — a loader that waits
+for it must never take a partial day as complete — and the step's failure says so; the run that
+delivers the missing file writes it.
 """
 
 import datetime as dt
@@ -26,10 +32,11 @@ from typing import Any
 import dagster as dg
 
 from orchestration.clients import ClientConfig, ClientsConfig, ConfigError
-from orchestration.days import file_date, file_name
+from orchestration.days import file_date, file_name, manifest_name
 from orchestration.defs.feed_delivery import (
     DeliveryConfig,
     client_day_lock,
+    contract_change,
     delivery_failure_metadata,
     delivery_retry_policy,
     record_delivery,
@@ -53,6 +60,7 @@ from orchestration.delivery.sftp import (
 )
 from orchestration.export import archive
 from orchestration.export.feed_file import export_feed_file
+from orchestration.export.manifest import MANIFEST_FEED, archive_manifest, manifest_entry
 from orchestration.feeds import FEEDS, Feed
 
 CLIENT_FILES = "client_files"
@@ -90,9 +98,10 @@ def client_selection(
 
 @dataclass
 class _Problem:
-    """One feed of the client-day that failed, and whether a retry may help."""
+    """One feed of the client-day that failed (None: the client-day's manifest), and whether a
+    retry may help."""
 
-    feed: Feed
+    feed: Feed | None
     message: str
     retryable: bool
     metadata: dict[str, Any]
@@ -165,6 +174,7 @@ def build_client_files_asset(
         selected = context.selected_asset_keys
         mine = [f for f in feeds if f.name in client.feeds]
         problems: list[_Problem] = []
+        notes: list[str] = []
         ready: dict[str, archive.ArchivedFile] = {}
         exports = [f for f in mine if file_key(f) in selected]
         if exports:
@@ -215,12 +225,16 @@ def build_client_files_asset(
                 archive_dir,
                 warehouse_db,
                 problems,
+                clients.timezone_of(client_id),
+                notes,
             )
         if problems:
             raise dg.Failure(
-                description=_failure_description(client_id, day, problems),
+                description=_failure_description(client_id, day, problems, notes),
                 metadata={
-                    "failed_feeds": dg.MetadataValue.json([p.feed.name for p in problems]),
+                    "failed_feeds": dg.MetadataValue.json(
+                        [p.feed.name for p in problems if p.feed is not None]
+                    ),
                     "retryable": all(p.retryable for p in problems),
                     **{k: v for p in problems for k, v in p.metadata.items()},
                 },
@@ -234,11 +248,15 @@ def _where(client_id: str, feed: Feed, day: dt.date, name: str) -> str:
     return f"client {client_id}, feed {feed.name}, day {day}, file {name}"
 
 
-def _failure_description(client_id: str, day: dt.date, problems: list[_Problem]) -> str:
+def _failure_description(
+    client_id: str, day: dt.date, problems: list[_Problem], notes: list[str]
+) -> str:
     if len(problems) == 1:
-        return problems[0].message
-    listed = "\n".join(f"- {p.message}" for p in problems)
-    return f"client {client_id}, day {day}: {len(problems)} feeds failed:\n{listed}"
+        described = problems[0].message
+    else:
+        listed = "\n".join(f"- {p.message}" for p in problems)
+        described = f"client {client_id}, day {day}: {len(problems)} feeds failed:\n{listed}"
+    return "\n".join([described, *notes])
 
 
 def _archived(
@@ -300,7 +318,7 @@ def _last_delivery(archive_root: Path, target: SftpTarget, name: str) -> ledger.
 def _delivered_already(
     archive_root: Path,
     target: SftpTarget,
-    feed: Feed,
+    feed: str,
     day: dt.date,
     made: archive.ArchivedFile,
     session: SftpDelivery,
@@ -313,14 +331,21 @@ def _delivered_already(
     file's rename and its ledger line left the file in place and no line: the folder holds
     exactly the bytes we would send, so they were delivered, and the missing line is written now
     (by this run), so that retention knows the file as ours."""
-    if not session.holds(made.file_name, made.bytes, made.sha256):
+    if not session.holds(made.sent_name, made.sent_size, made.sent_digest):
         return None
-    earlier = _last_delivery(archive_root, target, made.file_name)
-    if earlier is not None and earlier.sha256 == made.sha256 and earlier.bytes == made.bytes:
+    earlier = _last_delivery(archive_root, target, made.sent_name)
+    if (
+        earlier is not None
+        and earlier.sha256 == made.sent_digest
+        and earlier.bytes == made.sent_size
+    ):
         return earlier
-    receipt = DeliveryReceipt(target.remote_path(made.file_name), made.bytes, made.sha256, 0.0)
-    record_delivery(archive_root, target, feed, day, made, receipt, run_id)
-    return _last_delivery(archive_root, target, made.file_name)
+    receipt = DeliveryReceipt(
+        target.remote_path(made.sent_name), made.sent_size, made.sent_digest, 0.0
+    )
+    return record_delivery(
+        archive_root, target, feed, day, made.sent_name, receipt, run_id, made.contract_version
+    )
 
 
 def _deliver(
@@ -334,25 +359,30 @@ def _deliver(
     archive_dir: ArchiveResource,
     warehouse_db: WarehouseResource,
     problems: list[_Problem],
+    timezone: str,
+    notes: list[str],
 ) -> Iterator[dg.MaterializeResult]:
-    """Send the client-day's files over one SSH session, then one retention pass."""
+    """Send the client-day's files over one SSH session, then its manifest (clients with
+    `manifest: true`), then one retention pass."""
     server = f"{client.sftp.username}@{client.sftp.host}:{client.sftp.port}"
     exported: set[str] = {f.name for f in feeds if file_key(f) in context.selected_asset_keys}
     to_send = _archived(
         client_id, client, day, feeds, ready, archive_dir, exported, problems, server
     )
     if not to_send:
+        if client.manifest:
+            notes.append(_withheld(client, day, "none of the run's files could be sent"))
         return
     try:
         target = sftp_target(client_id, client)
     except ConfigError as error:
         for feed, made in to_send:
-            where = _where(client_id, feed, day, made.file_name)
+            where = _where(client_id, feed, day, made.sent_name)
             problems.append(
                 _Problem(feed, f"{where}: not delivered to {server}: {error}", False, {})
             )
         return
-    sent: list[tuple[Feed, archive.ArchivedFile, DeliveryReceipt]] = []
+    sent: list[tuple[Feed, archive.ArchivedFile, DeliveryReceipt, ledger.Delivery]] = []
     already: list[tuple[Feed, archive.ArchivedFile, ledger.Delivery]] = []
     # A files run the sensor requested, or Dagster's retry of one (it keeps the tags), may follow
     # a run that died after delivering some of the client-day's files: those are not sent again.
@@ -360,6 +390,7 @@ def _deliver(
     skip_delivered = MARTS_RUN_TAG in context.run.tags
     report: RetentionReport | None = None
     retention_error: RetentionError | None = None
+    manifest: dict[str, Any] = {}
     with (
         warehouse_db.connect(autocommit=True) as lock_conn,
         client_day_lock(
@@ -368,24 +399,26 @@ def _deliver(
         open_sftp(target) as session,
     ):
         for feed, made in to_send:
-            where = _where(client_id, feed, day, made.file_name)
+            where = _where(client_id, feed, day, made.sent_name)
             try:
                 earlier = (
                     _delivered_already(
-                        archive_dir.path, target, feed, day, made, session, context.run.run_id
+                        archive_dir.path, target, feed.name, day, made, session, context.run.run_id
                     )
                     if skip_delivered
                     else None
                 )
                 if earlier is not None:
                     context.log.info(
-                        f"{made.file_name} is already in {target.directory} with these bytes "
-                        f"(sha256 {made.sha256}, delivered {earlier.delivered_at} by run "
+                        f"{made.sent_name} is already in {target.directory} with these bytes "
+                        f"(sha256 {made.sent_digest}, delivered {earlier.delivered_at} by run "
                         f"{earlier.run_id}): not sent again"
                     )
                     already.append((feed, made, earlier))
                     continue
-                receipt = session.deliver(made.path, made.file_name, expected_sha256=made.sha256)
+                receipt = session.deliver(
+                    made.sent_path, made.sent_name, expected_sha256=made.sent_digest
+                )
             except DeliveryError as error:
                 problems.append(
                     _Problem(
@@ -396,9 +429,33 @@ def _deliver(
             context.log.info(
                 f"delivered {receipt.remote_path} ({receipt.bytes} bytes, sha256 {receipt.sha256})"
             )
-            record_delivery(archive_dir.path, target, feed, day, made, receipt, context.run.run_id)
-            sent.append((feed, made, receipt))
-        if sent:
+            line = record_delivery(
+                archive_dir.path,
+                target,
+                feed.name,
+                day,
+                made.sent_name,
+                receipt,
+                context.run.run_id,
+                made.contract_version,
+            )
+            sent.append((feed, made, receipt, line))
+        if client.manifest:
+            manifest = _send_manifest(
+                context,
+                client_id,
+                client,
+                day,
+                timezone,
+                target,
+                session,
+                archive_dir.path,
+                failed={p.feed.name for p in problems if p.feed is not None},
+                skip_delivered=skip_delivered,
+                problems=problems,
+                notes=notes,
+            )
+        if sent or manifest.get("manifest_sent"):
             try:
                 report = prune_remote(
                     session,
@@ -418,7 +475,7 @@ def _deliver(
                 )
             except RetentionError as error:
                 retention_error = error
-    for feed, made, receipt in sent:
+    for feed, made, receipt, line in sent:
         metadata: dict[str, Any] = {
             "remote_path": receipt.remote_path,
             "server": target.server,
@@ -426,6 +483,9 @@ def _deliver(
             "bytes": dg.MetadataValue.int(receipt.bytes),
             "sha256": receipt.sha256,
             "seconds": receipt.seconds,
+            **_contract_metadata(made, line),
+            **_envelope_metadata(made),
+            **manifest,
         }
         if report is not None:
             metadata |= retention_metadata(report)
@@ -436,14 +496,17 @@ def _deliver(
         yield dg.MaterializeResult(
             asset_key=delivery_key(feed),
             metadata={
-                "remote_path": target.remote_path(made.file_name),
+                "remote_path": target.remote_path(made.sent_name),
                 "server": target.server,
                 "rows": dg.MetadataValue.int(made.rows),
-                "bytes": dg.MetadataValue.int(made.bytes),
-                "sha256": made.sha256,
+                "bytes": dg.MetadataValue.int(made.sent_size),
+                "sha256": made.sent_digest,
                 "already_delivered": True,
                 "delivered_at": earlier.delivered_at,
                 "delivered_by_run": earlier.run_id or "",
+                **_contract_metadata(made, earlier),
+                **_envelope_metadata(made),
+                **manifest,
             },
         )
     if report is not None and report.deleted:
@@ -458,13 +521,128 @@ def _deliver(
         # The files are in place, so their partitions are delivered (and the 05:00 check passes);
         # the step still fails so the operator sees it. Not retried: a retry would upload the
         # same bytes again, and retention runs with the next delivery anyway.
-        feed, made, _ = sent[-1]
+        delivered = [m.sent_name for _, m, _, _ in sent]
         problems.append(
             _Problem(
-                feed,
+                sent[-1][0] if sent else None,
                 f"client {client_id}, day {day}: delivered "
-                f"{', '.join(m.file_name for _, m, _ in sent)}, but {retention_error}",
+                f"{', '.join(delivered) or 'the manifest'}, but {retention_error}",
                 False,
                 {"deleted_before_stopping": dg.MetadataValue.json(retention_error.deleted)},
             )
         )
+
+
+def _contract_metadata(made: archive.ArchivedFile, line: ledger.Delivery) -> dict[str, Any]:
+    """The file's contract version, and whether this is the first delivery after it changed."""
+    if made.contract_version is None:
+        return {}
+    return {"contract_version": made.contract_version, **contract_change(line)}
+
+
+def _envelope_metadata(made: archive.ArchivedFile) -> dict[str, Any]:
+    """For a compressed or encrypted client: what wraps the CSV, and the CSV's own sha256."""
+    if made.sent_file_name is None:
+        return {}
+    metadata: dict[str, Any] = {
+        "csv_file_name": made.file_name,
+        "csv_bytes": dg.MetadataValue.int(made.bytes),
+        "csv_sha256": made.sha256,
+        "compression": made.compression or "none",
+    }
+    if made.encryption:
+        metadata["openpgp_fingerprint"] = made.encryption.get("openpgp_fingerprint", "")
+    return metadata
+
+
+def _withheld(client: ClientConfig, day: dt.date, why: str) -> str:
+    return (
+        f"{manifest_name(day, client.file_date)} was not written ({why}): the client's loader "
+        "waits for it, so it never takes a partial day as complete; the run that delivers the "
+        "missing files writes it"
+    )
+
+
+def _send_manifest(
+    context: dg.AssetExecutionContext,
+    client_id: str,
+    client: ClientConfig,
+    day: dt.date,
+    timezone: str,
+    target: SftpTarget,
+    session: SftpDelivery,
+    archive_root: Path,
+    *,
+    failed: set[str],
+    skip_delivered: bool,
+    problems: list[_Problem],
+    notes: list[str],
+) -> dict[str, Any]:
+    """Upload the client-day's manifest when every file of the client's feeds for the day is in
+    its folder (as the ledger shows: delivered there with the archived bytes); its metadata for
+    the deliveries, or {} when it was withheld (a note for the step's failure says why)."""
+    if failed:
+        notes.append(_withheld(client, day, f"failed: {', '.join(sorted(failed))}"))
+        return {}
+    entries = []
+    missing = []
+    for feed in (f for f in FEEDS.values() if f.name in client.feeds):
+        name = file_name(feed.prefix, day, client.file_date)
+        made = archive.read(archive.feed_folder(archive_root, client_id, feed.name) / name)
+        line = _last_delivery(archive_root, target, made.sent_name) if made else None
+        if made is None or line is None or line.sha256 != made.sent_digest:
+            missing.append((feed, made.sent_name if made else name))
+            continue
+        entries.append(manifest_entry(made, timezone, line))
+    if missing:
+        listed = ", ".join(f"{name} ({feed.name})" for feed, name in missing)
+        why = f"not in {target.directory} with the archived bytes: {listed}"
+        problems.append(
+            _Problem(
+                missing[0][0],
+                f"client {client_id}, day {day}: {_withheld(client, day, why)}; deliver them "
+                f"with `ods resend --client {client_id} --from {day}` (or `ods rebuild`)",
+                False,
+                {},
+            )
+        )
+        return {}
+    made = archive_manifest(archive_root, client_id, day, client.file_date, timezone, entries)
+    where = f"client {client_id}, day {day}, manifest {made.file_name}"
+    try:
+        earlier = (
+            _delivered_already(
+                archive_root, target, MANIFEST_FEED, day, made, session, context.run.run_id
+            )
+            if skip_delivered
+            else None
+        )
+        receipt = (
+            None
+            if earlier is not None
+            else session.deliver(made.path, made.file_name, expected_sha256=made.sha256)
+        )
+    except DeliveryError as error:
+        problems.append(
+            _Problem(
+                None,
+                f"{where}: {error} (the day's files are in place; the manifest follows them)",
+                error.retryable,
+                delivery_failure_metadata(error),
+            )
+        )
+        return {}
+    if receipt is not None:
+        record_delivery(
+            archive_root, target, MANIFEST_FEED, day, made.file_name, receipt, context.run.run_id
+        )
+        context.log.info(
+            f"manifest {receipt.remote_path} delivered ({len(entries)} files, sha256 "
+            f"{receipt.sha256})"
+        )
+    return {
+        "manifest_path": target.remote_path(made.file_name),
+        "manifest_sha256": made.sha256,
+        "manifest_archive_path": dg.MetadataValue.path(str(made.path)),
+        "manifest_sent": receipt is not None,
+    }

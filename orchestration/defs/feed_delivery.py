@@ -30,7 +30,7 @@ from orchestration.delivery.client_day_lock import DeliveryBusy, one_delivery_at
 from orchestration.delivery.retention import RetentionReport
 from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, HostKeyMismatch, SftpTarget
 from orchestration.export import archive
-from orchestration.feeds import FEEDS, Feed
+from orchestration.feeds import FEEDS
 
 
 def delivery_retry_policy(clients: ClientsConfig) -> dg.RetryPolicy:
@@ -101,29 +101,52 @@ def retention_metadata(report: RetentionReport) -> dict[str, Any]:
 def record_delivery(
     archive_root: Path,
     target: SftpTarget,
-    feed: Feed,
+    feed: str,
     day: dt.date,
-    made: archive.ArchivedFile,
+    file_name: str,
     receipt: DeliveryReceipt,
     run_id: str,
-) -> None:
-    """Enter a delivery in the archive's ledger: what retention may later remove."""
-    ledger.record(
-        archive_root,
-        ledger.Delivery(
-            client_id=target.client_id,
-            feed=feed.name,
-            activity_day=day.isoformat(),
-            file_name=made.file_name,
-            host=target.host,
-            port=target.port,
-            username=target.username,
-            directory=target.directory,
-            bytes=receipt.bytes,
-            sha256=receipt.sha256,
-            delivered_at=archive.now_utc(),
-            run_id=run_id,
+    contract_version: str | None = None,
+) -> ledger.Delivery:
+    """Enter a delivery in the archive's ledger: what retention may later remove. `feed` is the
+    feed's name, or `manifest` for a client-day's manifest. The line carries the file's contract
+    version and the version of the feed's delivery before it (`contract_change` reads them)."""
+    delivery = ledger.Delivery(
+        client_id=target.client_id,
+        feed=feed,
+        activity_day=day.isoformat(),
+        file_name=file_name,
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        directory=target.directory,
+        bytes=receipt.bytes,
+        sha256=receipt.sha256,
+        delivered_at=archive.now_utc(),
+        run_id=run_id,
+        contract_version=contract_version,
+        previous_contract_version=(
+            ledger.previous_contract_version(
+                archive_root, target.client_id, feed, file_name, receipt.sha256
+            )
+            if contract_version is not None
+            else None
         ),
+    )
+    ledger.record(archive_root, delivery)
+    return delivery
+
+
+def contract_change(delivery: ledger.Delivery) -> dict[str, Any]:
+    """`contract_changed` (and `previous_contract_version` when it did) of a delivery: True on
+    the first delivery of a feed after the client's contract for it changed. A first delivery
+    ever, or one after deliveries that predate contract versions, is not a change."""
+    previous = delivery.previous_contract_version
+    changed = previous is not None and previous != delivery.contract_version
+    return (
+        {"contract_changed": True, "previous_contract_version": previous}
+        if changed
+        else {"contract_changed": False}
     )
 
 

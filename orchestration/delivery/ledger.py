@@ -51,11 +51,16 @@ class Delivery:
     sha256: str
     delivered_at: str  # ISO UTC timestamp
     run_id: str | None = None
+    # The client's contract version of the file (`export.contract`), and that of the feed's
+    # delivery before it (of other bytes): they differ on the first delivery after a contract
+    # change. None on lines written before contracts were recorded, and for manifests.
+    contract_version: str | None = None
+    previous_contract_version: str | None = None
 
 
 _FIELDS = {field.name: field for field in fields(Delivery)}
 _INT_FIELDS = {"port", "bytes"}
-_OPTIONAL_FIELDS = {"run_id"}
+_OPTIONAL_FIELDS = {"run_id", "contract_version", "previous_contract_version"}
 
 
 def ledger_path(archive_root: Path, client_id: str) -> Path:
@@ -153,6 +158,19 @@ def last_delivery(
         where = _folder_of(delivery)
         if where == wanted and delivery.file_name == file_name:
             found = delivery
+    return found
+
+
+def previous_contract_version(
+    archive_root: Path, client_id: str, feed: str, file_name: str, sha256: str
+) -> str | None:
+    """The contract version of the client's last delivery of `feed` before this file: the latest
+    line of the feed that is not these very bytes under this name (a re-send of them is not a
+    new delivery of the contract). None when there is none, or it predates contract versions."""
+    found = None
+    for delivery in read_deliveries(archive_root, client_id):
+        if delivery.feed == feed and (delivery.file_name, delivery.sha256) != (file_name, sha256):
+            found = delivery.contract_version
     return found
 
 

@@ -3,8 +3,11 @@ name is too old, and the temporary files its crashed uploads left behind. Nothin
 
 What one pass removes from the client's folder, over one listing:
 
-- **Our expired feed files.** A regular file whose name is exactly `<prefix>YYYYMMDD.csv` for a
-  feed the client is subscribed to, with a real calendar date that is expired (below), *and*
+- **Our expired feed files and manifests.** A regular file whose name is exactly
+  `<prefix>YYYYMMDD.csv` for a feed the client is subscribed to, or that name with the suffixes of
+  a compressed or encrypted client (`.csv.gz`, `.csv.pgp`, `.csv.gz.pgp`; `export.envelope`),
+  or a client-day manifest `MANIFESTYYYYMMDD.json` (`export.manifest`), with a real calendar date
+  that is expired (below), *and*
   which the delivery ledger (`delivery.ledger`) shows this project delivered under that name to
   this very folder (same host, port, account and directory) *with the size the file has now on
   the server*. A file of that name that we never delivered there, or whose size is none of the
@@ -35,7 +38,6 @@ is removed by the run for D + 29: it has stayed in the folder for at least 28 wh
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import posixpath
 import re
 import stat
@@ -43,9 +45,11 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import dagster as dg
 import paramiko
 
 from orchestration.clients.config import MIN_RETENTION_DAYS
+from orchestration.days import MANIFEST_PREFIX
 from orchestration.delivery.sftp import (
     DeliveryError,
     HostKeyMismatch,
@@ -55,7 +59,10 @@ from orchestration.delivery.sftp import (
 )
 from orchestration.delivery.temporary_names import final_name_of
 
-log = logging.getLogger(__name__)
+# Dagster's logger: inside a files run its lines (what retention removed, left, or skipped) go to
+# the run's event log, so an operator sees them in the UI next to the delivery (issue 15).
+# Outside a run it is an ordinary logger.
+log = dg.get_dagster_logger("retention")
 
 # A temporary file of ours is removed only when the server says it was last written more than a
 # day ago. That is safe because no upload of ours lives that long: each write must be answered
@@ -293,15 +300,23 @@ def _dated_feed_files(
     return [name for _, name in sorted(expired)], kept
 
 
+# The suffixes a feed file may carry: none, or a client's envelope (export.envelope).
+_FEED_FILE_SUFFIX = r"\.csv(?:\.gz)?(?:\.pgp)?"
+# A client-day manifest, whatever feeds the client takes (export.manifest). Listed for every
+# client: only one that the ledger shows we delivered is ever removed.
+_MANIFEST_PATTERN = re.compile(re.escape(MANIFEST_PREFIX) + r"([0-9]{8})\.json")
+
+
 def _patterns(prefixes: Iterable[str]) -> list[re.Pattern[str]]:
-    """`Completion` -> `Completion([0-9]{8})\\.csv`, matched against the whole name. `[0-9]`, not
-    `\\d`, which also matches other scripts' digits; `fullmatch`, as `$` would accept a final
-    newline."""
+    """`Completion` -> `Completion([0-9]{8})\\.csv(\\.gz)?(\\.pgp)?`, matched against the whole
+    name, and the manifest's `MANIFEST([0-9]{8})\\.json`. `[0-9]`, not `\\d`, which also matches
+    other scripts' digits; `fullmatch`, as `$` would accept a final newline."""
     patterns = []
     for prefix in prefixes:
         if not prefix or "/" in prefix:
             raise ValueError(f"feed prefix {prefix!r} must be a non-empty file name prefix")
-        patterns.append(re.compile(re.escape(prefix) + r"([0-9]{8})\.csv"))
+        patterns.append(re.compile(re.escape(prefix) + r"([0-9]{8})" + _FEED_FILE_SUFFIX))
+    patterns.append(_MANIFEST_PATTERN)
     return patterns
 
 

@@ -11,7 +11,9 @@ from psycopg import Connection, sql
 from orchestration.clients import ClientConfig
 from orchestration.days import file_name
 from orchestration.export import archive
+from orchestration.export.contract import contract_of
 from orchestration.export.csv_stream import CsvDialect, stream_csv
+from orchestration.export.envelope import envelope_of, seal
 from orchestration.feeds import Column, Feed
 
 MARTS_SCHEMA = "marts"
@@ -86,15 +88,26 @@ def export_feed_file(
     day: dt.date,
     archive_root: Path,
 ) -> archive.ArchivedFile:
-    """Stream (client, feed, day) from the mart into the archive; the file appears whole or not at all."""
+    """Stream (client, feed, day) from the mart into the archive; the file appears whole or not at
+    all. For a client whose files are compressed or encrypted, the form to send is made now too
+    (once: a re-send sends these bytes) and archived beside the CSV."""
     query, headers = export_query(feed, client_id, client, day)
     final = archive.feed_folder(archive_root, client_id, feed.name) / file_name(
         feed.prefix, day, client.file_date
     )
     final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+    token = uuid.uuid4().hex[:8]
+    staged = final.with_name(f".{final.name}.{token}.part")
+    staged_sent = final.with_name(f".{final.name}.{token}.sent.part")
+    contract = contract_of(client, feed)
+    envelope = envelope_of(client)
     try:
         stats = stream_csv(conn, query, headers, staged, dialect_of(client))
+        sealed = None
+        if not envelope.is_plain:
+            sealed = seal(
+                staged, final.name, stats.sha256, envelope, staged_sent, archive.read(final)
+            )
         record = archive.ArchivedFile(
             client_id=client_id,
             feed=feed.name,
@@ -105,7 +118,16 @@ def export_feed_file(
             sha256=stats.sha256,
             made_at=archive.now_utc(),
             path=final,
+            contract=contract.as_dict(),
+            contract_version=contract.version,
+            sent_file_name=sealed.file_name if sealed else None,
+            sent_bytes=sealed.bytes if sealed else None,
+            sent_sha256=sealed.sha256 if sealed else None,
+            compression=sealed.compression if sealed else None,
+            encryption=sealed.encryption if sealed else None,
         )
-        return archive.store(staged, final, record)
+        moved = sealed.path if sealed is not None and not sealed.kept else None
+        return archive.store(staged, final, record, moved)
     finally:
         staged.unlink(missing_ok=True)
+        staged_sent.unlink(missing_ok=True)

@@ -733,7 +733,7 @@ def _parser() -> argparse.ArgumentParser:
 # Commands that live in a module of their own under orchestration/commands: each module has
 # `register(commands)`, which adds its subparser and sets `handler` (args -> exit status) as a
 # default of it. Listed here, in the order `ods --help` shows them.
-COMMAND_MODULES: tuple[str, ...] = ("contract",)
+COMMAND_MODULES: tuple[str, ...] = ("contract", "reconcile")
 
 
 def _command_modules() -> list[Any]:

@@ -18,6 +18,11 @@ from orchestration.defs.deadline import build_deadline_check
 from orchestration.defs.jobs import client_files_job, daily_marts_job, deadline_job, views_job
 from orchestration.defs.moodle_sources import build_union_views_asset
 from orchestration.defs.partitions import client_day_partitions, daily_partitions
+from orchestration.defs.reconciliation import (
+    build_reconciliation_asset,
+    reconciliation_job,
+    reconciliation_schedules,
+)
 from orchestration.defs.resources import ArchiveResource, WarehouseResource, archive_root
 from orchestration.defs.schedules import daily_marts_schedules, deadline_schedules
 from orchestration.defs.sensors import files_after_marts_sensor
@@ -40,13 +45,22 @@ def build_definitions() -> dg.Definitions:
     checks = [build_deadline_check(feed, config, delivery_key(feed), client_days) for feed in feeds]
     files_job = client_files_job(files, checks)
     checks_job = deadline_job(checks)
+    reconciliation = build_reconciliation_asset(config)
+    folders_job = reconciliation_job(reconciliation)
     return dg.Definitions(
-        assets=[union_views, moodle_views, feed_marts, files],
+        assets=[union_views, moodle_views, feed_marts, files, reconciliation],
         asset_checks=checks,
-        jobs=[marts_job, views_job([union_views, moodle_views]), files_job, checks_job],
+        jobs=[
+            marts_job,
+            views_job([union_views, moodle_views]),
+            files_job,
+            checks_job,
+            folders_job,
+        ],
         schedules=[
             *daily_marts_schedules(config, marts_job),
             *deadline_schedules(config, checks_job, client_days),
+            *reconciliation_schedules(config, folders_job),
         ],
         sensors=[
             files_after_marts_sensor(config, marts_job, files_job),

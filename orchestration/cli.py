@@ -281,6 +281,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     warehouse.check_database_confirmed(args.database, GENERATE_DOING + " and run the demo")
     _up_services()
+    warehouse.export_local_default()  # the in-process runs and their dbt inherit PG* (warehouse.py)
     log = CommandLog("demo", args.verbose)
     _generate_sites(config, first, last, args.learners, log)
     from orchestration.defs.reruns import RunFailed
@@ -515,10 +516,12 @@ def cmd_views(args: argparse.Namespace) -> int:
     """Recreate the union views and dbt's views over the replicas (after a replica reload)."""
     import dagster as dg
 
+    from orchestration import warehouse
     from orchestration.defs import reruns
     from orchestration.defs.code_location import build_definitions
 
     load_clients()
+    warehouse.export_local_default()  # the in-process run and its dbt inherit PG* (warehouse.py)
     log = CommandLog("views", args.verbose)
     print(f"Dagster instance: {_instance_home()}")
     try:

@@ -72,7 +72,7 @@ def build_definitions() -> dg.Definitions:
                 # The venv's bin folder is not always on PATH (make, cron, tests).
                 dbt_executable=str(Path(sys.executable).with_name("dbt")),
             ),
-            "warehouse_db": WarehouseResource(),
+            "warehouse_db": WarehouseResource.from_environment(),
             "archive_dir": ArchiveResource(root=str(archive_root(config))),
             "alert_channels": alert_channels_from_env(),
         },

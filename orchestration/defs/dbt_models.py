@@ -13,7 +13,6 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration import warehouse
 from orchestration.clients import ClientsConfig
 from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
 from orchestration.defs.jobs import CLIENTS_TAG, MARTS_POOL, TIMEZONE_TAG
@@ -156,7 +155,6 @@ def build_dbt_assets(
     ) -> Iterator[Any]:
         """Staging and intermediate views over the Moodle union views: built again only when the
         union views or the views' SQL changed, or a view is missing (views_state)."""
-        warehouse.use_local_default_if_unset()
         unique_ids = [uid for uid in _unique_ids_of(context) if uid.startswith("model.")]
         with warehouse_db.connect(autocommit=True) as conn:
             wanted = views_fingerprint(conn, manifest(), unique_ids)
@@ -193,7 +191,6 @@ def build_dbt_assets(
         """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run),
         for its time zone's clients (or the clients it names), leaving every other client's rows
         as they were."""
-        warehouse.use_local_default_if_unset()
         first, last = context.partition_key_range.start, context.partition_key_range.end
         client_ids = clients_to_build(
             config, context.run.tags, dt.date.fromisoformat(last), dt.datetime.now(dt.UTC)

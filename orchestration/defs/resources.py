@@ -1,20 +1,92 @@
 """Resources: the warehouse connection and the local archive of files made."""
 
+import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg
+from pydantic import Field
 
 from orchestration import warehouse
 from orchestration.clients import ClientsConfig
 from orchestration.export.archive import default_archive_root
 
+# Resource field -> the libpq variable it is read from (psycopg, dbt's profiles.yml and psql
+# read the same ones, so a run's resource and its dbt subprocess see one database).
+WAREHOUSE_VARIABLES = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "database": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+}
+
 
 class WarehouseResource(dg.ConfigurableResource):
-    """PostgreSQL named by the `PG*` environment variables (embedded server when PGHOST is unset)."""
+    """The warehouse (PostgreSQL): the Moodle replicas' union views and the marts.
+
+    The code location fills each field with a `dg.EnvVar` of its libpq variable (`PGHOST`, …), so
+    the value is read when a run starts, and the UI's resource page shows the variable's name,
+    never its value. A variable unset when the code location loaded is left to libpq's default
+    (port 5432, database named as the user, no password). The dbt subprocesses read the same
+    variables (dbt_project/profiles.yml), inherited from the process that runs them.
+
+    A field left unset falls back to libpq's own reading of its variable at connect time, so
+    `WarehouseResource()` is the `PG*` environment as psql would see it."""
+
+    host: str | None = Field(
+        default=None,
+        description="PGHOST: the server's host name, or the folder of its unix socket.",
+    )
+    port: int | None = Field(default=None, description="PGPORT (libpq's default: 5432).")
+    database: str | None = Field(
+        default=None, description="PGDATABASE (libpq's default: the user's name)."
+    )
+    user: str | None = Field(
+        default=None, description="PGUSER (libpq's default: the operating-system user)."
+    )
+    password: str | None = Field(
+        default=None, description="PGPASSWORD: never shown, only the variable's name."
+    )
+
+    @classmethod
+    def from_environment(cls) -> "WarehouseResource":
+        """The resource as the code location builds it: a `dg.EnvVar` for each libpq variable
+        that is set (an EnvVar of an unset variable fails every run that uses the resource, and
+        all but PGHOST have a libpq default). Only whether a variable is set is read here."""
+
+        def env(name: str) -> Any:
+            if not os.environ.get(name):
+                return None
+            return dg.EnvVar.int(name) if name == "PGPORT" else dg.EnvVar(name)
+
+        return cls(**{field: env(name) for field, name in WAREHOUSE_VARIABLES.items()})
+
+    def connection_settings(self) -> dict[str, Any]:
+        """psycopg's keyword arguments for the fields that are set; libpq reads its own variables
+        for the others (so `WarehouseResource()` is the `PG*` environment, as psql would see
+        it). A host is required: the embedded database is never started from a run."""
+        if not self.host and not os.environ.get("PGHOST"):
+            if warehouse.deployment() == "production":
+                raise warehouse.WarehouseNotConfigured(warehouse.missing_host_message())
+            raise warehouse.WarehouseNotConfigured(
+                "PGHOST is not set: on the local default the process that starts things exports "
+                "the embedded server's settings when it starts (the code location's module "
+                "orchestration/definitions.py, `ods demo`, `ods views`); elsewhere set PGHOST "
+                "(with PGPORT, PGUSER, PGPASSWORD, PGDATABASE) to the warehouse"
+            )
+        settings = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.database,
+            "user": self.user,
+            "password": self.password,
+        }
+        return {key: value for key, value in settings.items() if value not in (None, "")}
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
-        return warehouse.connect(autocommit=autocommit)
+        return psycopg.connect("", autocommit=autocommit, **self.connection_settings())
 
 
 class ArchiveResource(dg.ConfigurableResource):

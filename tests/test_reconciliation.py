@@ -373,6 +373,27 @@ def test_a_missing_folder_is_named_and_the_state_is_left_alone(site: Site) -> No
     assert (site.archive / "acme" / "reconciliation.json").read_bytes() == state
 
 
+def test_an_unreadable_state_starts_afresh_and_is_replaced_by_a_whole_one(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliver(site, "acme", "Completion20261224.csv", csv_bytes("a"))
+    (site.folders["acme"] / "Completion20261224.csv").unlink()
+    state = site.archive / "acme" / "reconciliation.json"
+    state.write_text('{"folders": {"acme@')  # half a file, as a hand edit might leave
+
+    report = look(site)
+
+    assert [f.missing_since for f in report.with_status(FileStatus.GONE_EARLY)] == [
+        "2026-12-26T05:30:00Z"
+    ]
+    assert "cannot be read" in caplog.text and str(state) in caplog.text
+    assert json.loads(state.read_text())["version"] == 1
+    assert sorted(p.name for p in state.parent.iterdir() if "reconciliation" in p.name) == [
+        "reconciliation.json",
+        "reconciliation.lock",
+    ]
+
+
 # --- Dagster: the asset, its check, the schedules --------------------------------------------
 
 
@@ -562,8 +583,9 @@ def test_ods_reconcile_reports_an_unreachable_server_and_still_reconciles_the_ot
     captured = capsys.readouterr()
     assert status == 1
     assert "acme  acme@127.0.0.1" in captured.out and "globex  globex@127.0.0.1" in captured.out
-    assert "hooli: NOT RECONCILED: client hooli: the folder hooli@127.0.0.1" in captured.err
+    assert "NOT RECONCILED: client hooli: the folder hooli@127.0.0.1" in captured.err
     assert "cannot reach the server" in captured.err
+    assert "could not deliver" not in captured.err  # the folder is named once, as a folder
 
 
 def test_ods_reconcile_help_explains_the_classes_and_exit_statuses(

@@ -73,14 +73,16 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     status = 0
-    for client_id in [args.client] if args.client else sorted(config.clients):
+    for number, client_id in enumerate([args.client] if args.client else sorted(config.clients)):
+        if number:
+            print()
         try:
             report = reconcile_client(
                 config, client_id, archive_root(config), read_back_all=args.read_back
             )
         except ReconciliationError as error:
             sys.stdout.flush()
-            print(f"{client_id}: NOT RECONCILED: {error}", file=sys.stderr)
+            print(f"NOT RECONCILED: {error}", file=sys.stderr)
             status = 1
             continue
         print(render(report, show_all=args.show_all))

@@ -155,7 +155,8 @@ def reconcile_folder(
         entries = {entry.filename: entry for entry in sftp.listdir_attr(target.directory)}
     except DeliveryError as error:
         raise ReconciliationError(
-            f"client {target.client_id}: the folder {label} was not reconciled: {error}"
+            f"client {target.client_id}: the folder {label} was not reconciled: "
+            f"{_connection_problem(target, error)}"
         ) from error
     except (OSError, EOFError, paramiko.SSHException) as error:
         raise _listing_failure(target, label, error) from error
@@ -347,6 +348,17 @@ def name_date(name: str, delivery: ledger.Delivery) -> dt.date:
         except ValueError:
             pass
     return dt.date.fromisoformat(delivery.activity_day) + dt.timedelta(days=1)
+
+
+def _connection_problem(target: SftpTarget, error: DeliveryError) -> str:
+    """The connection error without the delivery's own preamble ("client X: could not deliver
+    files to ...:"), which would name the client and folder twice."""
+    text = str(error)
+    preamble = (
+        f"client {target.client_id}: could not deliver files to "
+        f"{target.username}@{target.server}:{target.directory}: "
+    )
+    return text.removeprefix(preamble)
 
 
 def _listing_failure(target: SftpTarget, label: str, error: Exception) -> ReconciliationError:

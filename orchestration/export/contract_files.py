@@ -20,6 +20,7 @@ from pathlib import Path
 from psycopg import Connection, sql
 
 from orchestration.clients import ClientConfig
+from orchestration.export import archive
 from orchestration.export.contract import Contract, contract_of
 from orchestration.export.feed_file import MARTS_SCHEMA, export_feed_file
 from orchestration.feeds import FEEDS, Feed
@@ -39,6 +40,10 @@ class ContractFile:
     sha256: str
     header: list[str]
     first_rows: list[list[str]]
+    # For a client whose files are compressed or encrypted: the file as sent (beside the CSV, the
+    # name it is delivered under) and how it was wrapped. None: the CSV itself is sent.
+    sent: Path | None = None
+    wrapping: str | None = None
 
 
 def days_built(conn: Connection, client_id: str, feeds: list[Feed]) -> dict[str, set[dt.date]]:
@@ -88,6 +93,7 @@ def write_contract_files(
             )
             target = out / made.file_name
             made.path.replace(target)
+            sent = _move_sent_form(made, out)
             header, first = preview(target, preview_rows)
             written.append(
                 ContractFile(
@@ -99,9 +105,36 @@ def write_contract_files(
                     sha256=made.sha256,
                     header=header,
                     first_rows=first,
+                    sent=sent,
+                    wrapping=_wrapping(made) if sent else None,
                 )
             )
     return written
+
+
+def _move_sent_form(made: archive.ArchivedFile, out: Path) -> Path | None:
+    """The compressed or encrypted form the export archived beside the CSV, moved into `out`.
+
+    Read with getattr: records made before compression and encryption existed have no
+    `sent_file_name`."""
+    sent_name = getattr(made, "sent_file_name", None)
+    if not sent_name:
+        return None
+    target = out / sent_name
+    made.path.with_name(sent_name).replace(target)
+    return target
+
+
+def _wrapping(made: archive.ArchivedFile) -> str:
+    steps = []
+    compression = getattr(made, "compression", None)
+    if compression:
+        steps.append(str(compression))
+    encryption = getattr(made, "encryption", None)
+    if encryption:
+        key = encryption.get("fingerprint") if isinstance(encryption, dict) else None
+        steps.append(f"OpenPGP for key {key}" if key else "OpenPGP")
+    return ", then ".join(steps) or "wrapped"
 
 
 def preview(path: Path, rows: int) -> tuple[list[str], list[list[str]]]:
@@ -183,6 +216,12 @@ def file_report(made: ContractFile) -> list[str]:
         f"  rows:             {made.rows} ({made.bytes} bytes, sha256 {made.sha256})",
         f"  header:           {_shown(made.header)}",
     ]
+    if made.sent is not None:
+        lines.insert(
+            1,
+            f"  sent as:          {made.sent.name} ({made.wrapping} of the CSV beside it; "
+            f"{made.sent.stat().st_size} bytes)",
+        )
     if not made.first_rows:
         lines.append("  (no rows on this day: the file holds only its header)")
     else:

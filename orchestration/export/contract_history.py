@@ -31,6 +31,7 @@ from orchestration.export.contract import (
     contract_from_dict,
     contracts_of_client,
 )
+from orchestration.feeds import FEEDS
 
 
 class ContractHistoryError(ValueError):
@@ -126,6 +127,8 @@ def last_delivered_contracts(archive_root: Path, client_id: str) -> dict[str, De
     """Per feed, the contract of the last file the ledger says was delivered to the client."""
     last: dict[str, Any] = {}
     for delivery in read_deliveries(archive_root, client_id):
+        if delivery.feed not in FEEDS:  # a client-day manifest, not a feed's file
+            continue
         if delivery.feed not in last or delivery.delivered_at >= last[delivery.feed].delivered_at:
             last[delivery.feed] = delivery
     found = {}
@@ -173,6 +176,8 @@ def _archive_record(
             record = json.loads(candidate.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and record.get("sha256") == sha256:
+        # The ledger holds the sha256 of the bytes sent: the CSV's, or of its compressed or
+        # encrypted form (`sent_sha256`) for a client who takes its files so.
+        if isinstance(record, dict) and sha256 in (record.get("sha256"), record.get("sent_sha256")):
             return record
     return None

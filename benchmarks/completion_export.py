@@ -23,16 +23,26 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestration.local.postgres import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DAY = dt.date(2026, 11, 27)
+SFTP_PORT = 2299
+SERVER_START_SECONDS = 30.0
 
 MEASURE = r"""
 import json, os, resource, sys, time, datetime as dt
@@ -143,7 +153,7 @@ def _compare(conninfo: str, work: Path, client: dict, runs: int, rows: int) -> P
     return Path(best["export"]["path"])
 
 
-def _build_site(pg, work: Path, rows: int) -> None:
+def _build_site(pg: LocalPostgres, work: Path, rows: int) -> None:
     """A site whose busiest day has `rows` completions, and the mart built for that day."""
     import psycopg
 
@@ -196,7 +206,7 @@ def _build_site(pg, work: Path, rows: int) -> None:
     print(f"dbt build of the day: {time.perf_counter() - started:.1f} s")
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rows", type=int, default=1_000_000, help="completions on the busiest day"
@@ -212,124 +222,205 @@ def main() -> int:
     parser.add_argument(
         "--no-upload", dest="upload", action="store_false", help="skip the SFTP upload timing"
     )
-    args = parser.parse_args()
-
-    import psycopg
-
-    from orchestration.delivery.keys import generate_key_pair
-    from orchestration.delivery.sftp import SftpTarget, deliver_file
-    from orchestration.local.postgres import start_postgres, stop_postgres
-
+    args = parser.parse_args(argv)
     if args.work is not None:
         args.keep = True
-    work = args.work or (
+    return args
+
+
+def work_folder(args: argparse.Namespace) -> Path:
+    """--work, else .ods/bench with --keep, else a new temporary folder."""
+    work: Path = args.work or (
         ROOT / ".ods" / "bench" if args.keep else Path(tempfile.mkdtemp(prefix="ods-bench-"))
     )
     work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def prepare_warehouse(args: argparse.Namespace, work: Path) -> LocalPostgres:
+    """The benchmark's own embedded PostgreSQL, with the site and the day's mart (built, or kept
+    from an earlier run with --reuse)."""
+    import psycopg
+
+    from orchestration.local.postgres import start_postgres
+
     pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
     print(f"embedded PostgreSQL in {work / 'pgdata'}")
-
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
         kept = conn.execute("select to_regclass('marts.course_completions')").fetchone()
     if args.reuse and kept != (None,):
         print("reusing the kept site and mart")
     else:
         _build_site(pg, work, args.rows)
+    return pg
 
-    server_dir = work / "sftp"
-    key = server_dir / "bench_key"
+
+@dataclass(frozen=True)
+class SftpAccount:
+    """The local SFTP server's folders and keys, and the one account uploaded to."""
+
+    folder: Path
+    key: Path
+    host_key: str
+
+    @property
+    def root(self) -> Path:
+        return self.folder / "root"
+
+
+def make_sftp_account(folder: Path) -> SftpAccount:
+    from orchestration.delivery.keys import generate_key_pair
+
+    key = folder / "bench_key"
     public = generate_key_pair(key, "bench")
-    (server_dir / "users").mkdir(parents=True, exist_ok=True)
-    (server_dir / "users" / "bench.pub").write_text(public + "\n")
-    host_pub = generate_key_pair(server_dir / "host_key", "bench-host")
-    client = _client_settings(2299, key, host_pub)
+    (folder / "users").mkdir(parents=True, exist_ok=True)
+    (folder / "users" / "bench.pub").write_text(public + "\n")
+    host_public = generate_key_pair(folder / "host_key", "bench-host")
+    return SftpAccount(folder=folder, key=key, host_key=host_public)
 
-    path = _compare(pg.conninfo(), work, client, args.runs, args.rows)
-    if not args.upload:
+
+@contextmanager
+def local_sftp_server(account: SftpAccount) -> Iterator[None]:
+    """The local asyncssh server in a process of its own (so that it does not share the GIL with
+    the paramiko client being timed), from when it greets on SFTP_PORT until the block ends."""
+    log_path = account.folder / "server.log"
+    with log_path.open("wb") as server_log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orchestration.local.sftp_server",
+                "--root",
+                str(account.root),
+                "--users-dir",
+                str(account.folder / "users"),
+                "--host-key",
+                str(account.folder / "host_key"),
+                "--port",
+                str(SFTP_PORT),
+            ],
+            cwd=ROOT,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_ssh_greeting(server, log_path)
+            yield
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def _wait_for_ssh_greeting(server: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the server sends its SSH version line on SFTP_PORT: it listens and is ready for a
+    login. Fails at once if it exits (e.g. the port is taken), with its log."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(
+                f"the SFTP server exited (status {server.returncode}) before it listened on "
+                f"127.0.0.1:{SFTP_PORT}:\n{log_path.read_text(errors='replace')}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", SFTP_PORT), timeout=1.0) as sock:
+                if sock.recv(4) == b"SSH-":
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the SFTP server did not greet on 127.0.0.1:{SFTP_PORT} within "
+                f"{SERVER_START_SECONDS:.0f} s; its log: {log_path}"
+            )
+        time.sleep(0.05)  # between two connection attempts, not a wait for readiness
+
+
+def time_paramiko_uploads(account: SftpAccount, path: Path, runs: int) -> list[float]:
+    """Our delivery (temporary name, read back, rename), `runs` times: seconds of each."""
+    from orchestration.delivery.sftp import SftpTarget, deliver_file
+
+    target = SftpTarget(
+        client_id="bench",
+        host="127.0.0.1",
+        port=SFTP_PORT,
+        username="bench",
+        directory="/",
+        host_key=account.host_key,
+        private_key=account.key.read_text(),
+    )
+    return [deliver_file(target, path, path.name).seconds for _ in range(runs)]
+
+
+def time_openssh_uploads(account: SftpAccount, work: Path, path: Path, runs: int) -> list[float]:
+    """OpenSSH's `sftp -b` doing the same put + rename, `runs` times: seconds of each."""
+    batch = work / "sftp.batch"
+    batch.write_text(f"put {path} .openssh.part\nrename .openssh.part openssh.csv\n")
+    known = work / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{SFTP_PORT} {account.host_key}\n")
+    walls: list[float] = []
+    for _ in range(runs):
+        (account.root / "bench" / "openssh.csv").unlink(missing_ok=True)
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                "sftp",
+                "-q",
+                "-b",
+                str(batch),
+                "-P",
+                str(SFTP_PORT),
+                "-i",
+                str(account.key),
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "bench@127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def report_uploads(account: SftpAccount, work: Path, path: Path, runs: int) -> None:
+    mb = path.stat().st_size / 1e6
+    with local_sftp_server(account):
+        uploads = time_paramiko_uploads(account, path, runs)
+        print(f"\nSFTP upload of {mb:.1f} MB to the local asyncssh server:")
+        print(
+            f"  paramiko (ours, temp + rename): best {min(uploads):.2f} s = "
+            f"{mb / min(uploads):.0f} MB/s"
+        )
+        if not shutil.which("sftp"):
+            print("  OpenSSH sftp: not installed here, no comparison")
+            return
+        walls = time_openssh_uploads(account, work, path, runs)
+        print(
+            f"  OpenSSH sftp -b (put + rename):  best {min(walls):.2f} s = "
+            f"{mb / min(walls):.0f} MB/s"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from orchestration.local.postgres import stop_postgres
+
+    args = parse_args(argv)
+    work = work_folder(args)
+    try:
+        pg = prepare_warehouse(args, work)
+        account = make_sftp_account(work / "sftp")
+        client = _client_settings(SFTP_PORT, account.key, account.host_key)
+        path = _compare(pg.conninfo(), work, client, args.runs, args.rows)
+        if args.upload:
+            report_uploads(account, work, path, args.runs)
+    finally:
         if not args.keep:
             stop_postgres(work / "pgdata")
             shutil.rmtree(work, ignore_errors=True)
-        return 0
-
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.local.sftp_server",
-            "--root",
-            str(server_dir / "root"),
-            "--users-dir",
-            str(server_dir / "users"),
-            "--host-key",
-            str(server_dir / "host_key"),
-            "--port",
-            "2299",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(2.0)
-        target = SftpTarget(
-            client_id="bench",
-            host="127.0.0.1",
-            port=2299,
-            username="bench",
-            directory="/",
-            host_key=host_pub,
-            private_key=key.read_text(),
-        )
-        uploads = [deliver_file(target, path, path.name).seconds for _ in range(args.runs)]
-        mb = path.stat().st_size / 1e6
-        print(f"\nSFTP upload of {mb:.1f} MB to the local asyncssh server:")
-        print(
-            f"  paramiko (ours, temp + rename): best {min(uploads):.2f} s = {mb / min(uploads):.0f} MB/s"
-        )
-        if shutil.which("sftp"):
-            batch = work / "sftp.batch"
-            batch.write_text(f"put {path} .openssh.part\nrename .openssh.part openssh.csv\n")
-            known = work / "known_hosts"
-            known.write_text(f"[127.0.0.1]:2299 {host_pub}\n")
-            sftp_walls: list[float] = []
-            for _ in range(args.runs):
-                subprocess.run(
-                    ["rm", "-f", str(server_dir / "root" / "bench" / "openssh.csv")], check=True
-                )
-                started = time.perf_counter()
-                subprocess.run(
-                    [
-                        "sftp",
-                        "-q",
-                        "-b",
-                        str(batch),
-                        "-P",
-                        "2299",
-                        "-i",
-                        str(key),
-                        "-o",
-                        f"UserKnownHostsFile={known}",
-                        "-o",
-                        "StrictHostKeyChecking=yes",
-                        "-o",
-                        "BatchMode=yes",
-                        "bench@127.0.0.1",
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-                sftp_walls.append(time.perf_counter() - started)
-            print(
-                f"  OpenSSH sftp -b (put + rename):  best {min(sftp_walls):.2f} s = {mb / min(sftp_walls):.0f} MB/s"
-            )
-        else:
-            print("  OpenSSH sftp: not installed here, no comparison")
-    finally:
-        server.terminate()
-        server.wait()
-    if not args.keep:
-        stop_postgres(work / "pgdata")
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

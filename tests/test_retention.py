@@ -97,6 +97,41 @@ def test_names_that_only_resemble_a_feed_file_are_never_expired(name: str) -> No
     assert expired_files([name], SUBSCRIBED, TODAY, 28) == []
 
 
+def test_compressed_and_encrypted_names_and_manifests_are_recognised() -> None:
+    names = [
+        "SCORM20200101.csv.gz",
+        "SCORM20200102.csv.pgp",
+        "SCORM20200103.csv.gz.pgp",
+        "MANIFEST20200104.json",
+        "SCORM20261226.csv.gz.pgp",  # not expired
+        "MANIFEST20261226.json",
+    ]
+    assert expired_files(names, ["SCORM"], TODAY, 28) == names[:4]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SCORM20200101.csv.pgp.gz",
+        "SCORM20200101.csv.gz.bak",
+        "SCORM20200101.gz",
+        "SCORM20200101.pgp",
+        "SCORM20200101.csv.gpg",
+        "SCORM20200101.csv.gz.gz",
+        "SCORM20200101.json",
+        "MANIFEST20200101.csv",
+        "MANIFEST20200101.json.part",
+        "manifest20200101.json",
+        "MANIFEST20201399.json",
+        "Quiz20200101.csv.gz",  # a feed acme does not take
+    ],
+)
+def test_names_that_only_resemble_a_suffixed_file_or_a_manifest_are_never_expired(
+    name: str,
+) -> None:
+    assert expired_files([name], SUBSCRIBED, TODAY, 28) == []
+
+
 def test_a_leap_day_is_a_real_date() -> None:
     assert expired_files(["SCORM20240229.csv"], ["SCORM"], TODAY, 28) == ["SCORM20240229.csv"]
 

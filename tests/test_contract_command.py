@@ -15,6 +15,7 @@ changes are read off the two YAML texts, not computed.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -84,6 +85,7 @@ ACME_FEEDS: dict[str, dict[str, Any]] = {
     "completion": {},
 }
 ACME_OPTIONS = {
+    "compress": "gzip",
     "line_ending": "lf",
     "byte_order_mark": True,
     "neutralise_formulas": True,
@@ -144,7 +146,7 @@ def night(module_pg, postgres_server, tmp_path_factory) -> Iterator[dict[str, An
             with sftp_session(server, key, "acme") as sftp:
                 delivered = {}
                 for feed, name in ACME_FILES.items():
-                    with sftp.open(f"/outbound/{name}", "rb") as handle:
+                    with sftp.open(f"/outbound/{name}.gz", "rb") as handle:
                         delivered[feed] = handle.read()
             yield {
                 "tmp": tmp,
@@ -194,10 +196,14 @@ def test_the_files_are_byte_for_byte_those_the_night_delivered(night, module_pg,
 
     assert status == 0, printed
     assert "from the warehouse's marts" in printed
-    assert sorted(p.name for p in out.iterdir()) == sorted(ACME_FILES.values())
+    # The CSV, and beside it the form acme is sent (compress: gzip).
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        name + suffix for name in ACME_FILES.values() for suffix in ("", ".gz")
+    )
     for feed, name in ACME_FILES.items():
+        assert (out / f"{name}.gz").read_bytes() == night["delivered"][feed], feed
         made = (out / name).read_bytes()
-        assert made == night["delivered"][feed], feed
+        assert made == gzip.decompress(night["delivered"][feed]), feed
         assert made == (night["archive"] / "acme" / feed / name).read_bytes(), feed
     # Nothing of the night's was written: the archive and the warehouse are as they were.
     assert _files_in(night["archive"]) == archive_before
@@ -248,6 +254,8 @@ def test_each_file_is_printed_with_its_name_options_version_header_and_first_row
             "  formulas:         neutralised: a text value starting =, +, -, @, tab or CR (not a "
             "plain number) gets a leading ' (neutralise_formulas: true)"
         ) in lines
+        size = len(night["delivered"][feed])
+        assert f"  sent as:          {name}.gz: the CSV below, gzip ({size} bytes)" in lines
         records = [line for line in lines if line.startswith("  records:")]
         assert records == (
             ["  records:          every status (records: all)"] if feed == "scorm" else []
@@ -279,8 +287,9 @@ def test_without_a_day_the_latest_day_the_warehouse_built_is_written(night, caps
     status, printed, _ = _contract(["acme", "--feed", "quiz", "--out", str(out)], capsys)
     assert status == 0
     assert f"the files of activity day {DAY}, from the warehouse's marts" in printed
-    assert [p.name for p in out.iterdir()] == [ACME_FILES["quiz"]]
-    assert (out / ACME_FILES["quiz"]).read_bytes() == night["delivered"]["quiz"]
+    name = ACME_FILES["quiz"]
+    assert sorted(p.name for p in out.iterdir()) == [name, f"{name}.gz"]
+    assert (out / f"{name}.gz").read_bytes() == night["delivered"]["quiz"]
 
 
 def test_the_warehouse_source_refuses_a_day_it_has_not_built(night, capsys):
@@ -406,8 +415,8 @@ clients:
     retention_days: 28
 """
 # From V1: quiz loses `attempt`, `username` is renamed, `status` moves to the front and
-# `finished_at` is added at the end; every file gets LF line endings; scorm is taken, f2f no
-# longer. The server's port and the retention change too, which shape no file.
+# `finished_at` is added at the end; every file gets LF line endings and is sent gzipped; scorm is
+# taken, f2f no longer. The server's port and the retention change too, which shape no file.
 V2 = """\
 timezone: Europe/London
 clients:
@@ -415,6 +424,7 @@ clients:
     name: Acme
     moodle_schema: moodle_acme
     line_ending: lf
+    compress: gzip
     feeds:
       scorm: {records: all}
       quiz:
@@ -461,6 +471,7 @@ def test_diff_against_a_revision_names_each_column_change_and_option(repo, capsy
     lines = printed.splitlines()
     assert lines[0] == f"acme: the contracts in {repo} now, against the clients file at HEAD"
     pattern = [
+        r"  every file: sent as <name>.csv -> sent as <name>.csv.gz \(compress, encrypt\)",
         rf"  scorm: feed added \(version {VERSION}\)",
         rf"  f2f: feed removed \(was version {VERSION}\)",
         rf"  quiz: version {VERSION} -> {VERSION}",
@@ -484,7 +495,7 @@ def test_diff_with_one_feed_and_no_change(repo, capsys):
     assert re.fullmatch(rf"  quiz: unchanged \(version {VERSION}\)", printed.splitlines()[1])
     status, printed, _ = _contract(["acme", "--feed", "quiz", "--diff", "HEAD~1"], capsys)
     assert status == 0
-    assert [line.strip().split()[0] for line in printed.splitlines()[2:]] == [
+    assert [line.strip().split()[0] for line in printed.splitlines()[3:]] == [
         "added",
         "removed",
         "renamed",
@@ -610,9 +621,11 @@ def test_diff_last_compares_with_the_contract_recorded_with_the_last_delivered_f
         r"    renamed  username: 'Username' -> 'Employee ID'",
         r"    moved    status: column 5 -> 1",
         r"    option   line_ending: 'crlf' -> 'lf'",
+        r"    sent as <name>.csv -> sent as <name>.csv.gz \(compress, encrypt\)",
         r"  completion: Completion20261021.csv \(delivered 2026-10-21T04:00:00Z\): the archive "
         r"record of Completion20261021.csv has no contract: it was made before contract "
         r"versions were recorded",
+        r"    sent as <name>.csv -> sent as <name>.csv.gz \(compress, encrypt\)",
         r"  f2f: feed no longer taken \(last delivered F2F20261021.csv at 2026-10-21T04:00:00Z\)",
     ]
     assert len(lines[1:]) == len(pattern), printed

@@ -162,6 +162,7 @@ def _write(
         latest_common_day,
         write_contract_files,
     )
+    from orchestration.export.openpgp import OpenPgpError
     from orchestration.local.contract_site import SyntheticSiteError, synthetic_marts
 
     client_id = args.client
@@ -232,6 +233,13 @@ def _write(
     except SyntheticSiteError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OpenPgpError as error:
+        print(
+            f"error: client {client_id!r}'s files are encrypted (encrypt.public_key) and could not "
+            f"be: {error}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _not_built(
@@ -278,23 +286,33 @@ def _diff(
     now = {name: c for name, c in contracts_of_client(client).items() if name in asked}
     if revision == LAST:
         return _diff_last(config, client_id, now, every)
-    from orchestration.export.contract_history import contracts_at_revision
+    from orchestration.export.contract_history import client_at_revision
+    from orchestration.export.envelope import envelope_of
 
     path = clients_file_path()
-    before = contracts_at_revision(path, revision, client_id)
+    before_client = client_at_revision(path, revision, client_id)
+    before = contracts_of_client(before_client)
     if not every:
         before = {name: c for name, c in before.items() if name in asked}
     print(f"{client_id}: the contracts in {path} now, against the clients file at {revision}")
     changes = diff_client(before, now)
+    sent_before, sent_now = envelope_of(before_client).suffix, envelope_of(client).suffix
+    if sent_before != sent_now:
+        print(f"  every file: {_sent_as(sent_before)} -> {_sent_as(sent_now)} (compress, encrypt)")
     for name in changes.feeds_added:
         print(f"  {name}: feed added (version {now[name].version})")
     for name in changes.feeds_removed:
         print(f"  {name}: feed removed (was version {before[name].version})")
     for each in changes.feeds:
         _print_feed_diff(each.feed, before[each.feed], now[each.feed])
-    if not changes.changed:
+    if not changes.changed and sent_before == sent_now:
         print("  no change")
     return 0
+
+
+def _sent_as(suffix: str) -> str:
+    """How a file is sent, by what its name ends in: `.csv` plain, `.csv.gz.pgp` wrapped."""
+    return f"sent as <name>.csv{suffix}"
 
 
 def _print_feed_diff(feed: str, old: Contract, new: Contract, label: str = "") -> None:
@@ -310,8 +328,10 @@ def _print_feed_diff(feed: str, old: Contract, new: Contract, label: str = "") -
 def _diff_last(config: ClientsConfig, client_id: str, now: dict[str, Contract], every: bool) -> int:
     from orchestration.defs.resources import archive_root
     from orchestration.export.contract_history import last_delivered_contracts
+    from orchestration.export.envelope import envelope_of
 
     root = archive_root(config)
+    suffix = envelope_of(config.clients[client_id]).suffix
     delivered = last_delivered_contracts(root, client_id)
     print(f"{client_id}: the contracts now, against the last file of each feed delivered ({root})")
     for name, contract in now.items():
@@ -323,6 +343,8 @@ def _diff_last(config: ClientsConfig, client_id: str, now: dict[str, Contract], 
         else:
             label = f"; last delivered {last.file_name} at {last.delivered_at}"
             _print_feed_diff(name, last.contract, contract, label)
+        if last is not None and last.sent_suffix is not None and last.sent_suffix != suffix:
+            print(f"    {_sent_as(last.sent_suffix)} -> {_sent_as(suffix)} (compress, encrypt)")
     for name, last in delivered.items():
         if every and name not in now:
             print(

@@ -113,28 +113,21 @@ def write_contract_files(
 
 
 def _move_sent_form(made: archive.ArchivedFile, out: Path) -> Path | None:
-    """The compressed or encrypted form the export archived beside the CSV, moved into `out`.
-
-    Read with getattr: records made before compression and encryption existed have no
-    `sent_file_name`."""
-    sent_name = getattr(made, "sent_file_name", None)
-    if not sent_name:
+    """The compressed or encrypted form the export archived beside the CSV (what the client is
+    sent), moved into `out`; None when the CSV itself is sent."""
+    if not made.sent_file_name:
         return None
-    target = out / sent_name
-    made.path.with_name(sent_name).replace(target)
+    target = out / made.sent_file_name
+    made.sent_path.replace(target)
     return target
 
 
 def _wrapping(made: archive.ArchivedFile) -> str:
-    steps = []
-    compression = getattr(made, "compression", None)
-    if compression:
-        steps.append(str(compression))
-    encryption = getattr(made, "encryption", None)
-    if encryption:
-        key = encryption.get("fingerprint") if isinstance(encryption, dict) else None
-        steps.append(f"OpenPGP for key {key}" if key else "OpenPGP")
-    return ", then ".join(steps) or "wrapped"
+    steps = [made.compression] if made.compression else []
+    if made.encryption:
+        key = made.encryption.get("openpgp_fingerprint")
+        steps.append(f"OpenPGP-encrypted to key {key}" if key else "OpenPGP-encrypted")
+    return ", then ".join(steps)
 
 
 def preview(path: Path, rows: int) -> tuple[list[str], list[list[str]]]:
@@ -219,8 +212,8 @@ def file_report(made: ContractFile) -> list[str]:
     if made.sent is not None:
         lines.insert(
             1,
-            f"  sent as:          {made.sent.name} ({made.wrapping} of the CSV beside it; "
-            f"{made.sent.stat().st_size} bytes)",
+            f"  sent as:          {made.sent.name}: the CSV below, {made.wrapping} "
+            f"({made.sent.stat().st_size} bytes)",
         )
     if not made.first_rows:
         lines.append("  (no rows on this day: the file holds only its header)")

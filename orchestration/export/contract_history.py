@@ -102,11 +102,15 @@ def client_in_text(text: str, client_id: str, where: str) -> ClientConfig:
         ) from None
 
 
+def client_at_revision(path: Path, revision: str, client_id: str) -> ClientConfig:
+    """The client's entry in the clients file at `revision`."""
+    text, sha = clients_file_at_revision(path, revision)
+    return client_in_text(text, client_id, f"the clients file at {revision} (commit {sha[:12]})")
+
+
 def contracts_at_revision(path: Path, revision: str, client_id: str) -> dict[str, Contract]:
     """The client's contract of each feed it took in the clients file at `revision`."""
-    text, sha = clients_file_at_revision(path, revision)
-    where = f"the clients file at {revision} (commit {sha[:12]})"
-    return contracts_of_client(client_in_text(text, client_id, where))
+    return contracts_of_client(client_at_revision(path, revision, client_id))
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class DeliveredContract:
     contract: Contract | None
     version: str | None
     missing: str | None = None
+    # What the envelope appended to the CSV's name ("", ".gz", ".pgp", ".gz.pgp"); None when
+    # the archive record is not found.
+    sent_suffix: str | None = None
 
 
 def last_delivered_contracts(archive_root: Path, client_id: str) -> dict[str, DeliveredContract]:
@@ -151,6 +158,10 @@ def last_delivered_contracts(archive_root: Path, client_id: str) -> dict[str, De
             except ContractFormatError as error:
                 missing = f"the contract in the archive record of {delivery.file_name}: {error}"
             version = record.get("contract_version") or (contract.version if contract else None)
+        sent_suffix = None
+        if record is not None:
+            sent_name = record.get("sent_file_name") or delivery.file_name
+            sent_suffix = str(sent_name)[len(delivery.file_name) :]
         found[feed] = DeliveredContract(
             feed=feed,
             file_name=delivery.file_name,
@@ -159,6 +170,7 @@ def last_delivered_contracts(archive_root: Path, client_id: str) -> dict[str, De
             contract=contract,
             version=version,
             missing=missing,
+            sent_suffix=sent_suffix,
         )
     return found
 

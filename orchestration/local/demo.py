@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -93,3 +94,37 @@ def run_days(first: dt.date, last: dt.date, log_level: str = "WARNING") -> list[
             log_level=log_level,
         )
     ]
+
+
+def what_clients_received(config: ClientsConfig, home: Path | None = None) -> list[str]:
+    """Lines for the demo's summary: where each client with a manifest found it, and where each
+    client with compressed or encrypted files found them, with the command that opens one.
+
+    Read from the local SFTP server's folders (what the clients see), newest file date first."""
+    from orchestration.export.envelope import envelope_of
+    from orchestration.local.pgp_keys import demo_keyring
+    from orchestration.local.services import SftpPaths
+
+    home = home or ods_home()
+    root = SftpPaths(home).root
+    lines = []
+    for client_id, client in sorted(config.clients.items()):
+        folder = root / client.sftp.username / client.sftp.directory.strip("/")
+        if client.manifest:
+            manifests = sorted(folder.glob("MANIFEST*.json"), reverse=True)
+            where = manifests[0] if manifests else f"none yet in {folder}"
+            lines.append(f"{client_id}: manifest {where}")
+        envelope = envelope_of(client)
+        if envelope.is_plain:
+            continue
+        wrapped = sorted(folder.glob(f"*.csv{envelope.suffix}"), reverse=True)
+        if not wrapped:
+            lines.append(f"{client_id}: no *.csv{envelope.suffix} file yet in {folder}")
+            continue
+        lines.append(f"{client_id}: {envelope.suffix[1:]} files, e.g. {wrapped[0]}")
+        if envelope.public_key is not None:
+            unzip = " | gunzip" if envelope.compression else ""
+            lines.append(
+                f"  open it: gpg --homedir {demo_keyring(home)} --decrypt {wrapped[0]}{unzip}"
+            )
+    return lines

@@ -766,14 +766,20 @@ def main(argv: list[str] | None = None) -> int:
     refused before anything ran (usage, clients file, database, schema, local service)."""
     from orchestration.local.services import ServiceError
     from orchestration.moodle.synthetic import UnmarkedSchemaError
-    from orchestration.warehouse import DatabaseRefused
+    from orchestration.warehouse import DatabaseRefused, WarehouseNotConfigured
 
     args = _parser().parse_args(argv)
     _quiet_beta_warnings()
     try:
         handler = getattr(args, "handler", None) or HANDLERS[args.command]
         return int(handler(args))
-    except (ConfigError, DatabaseRefused, UnmarkedSchemaError, ServiceError) as error:
+    except (
+        ConfigError,
+        DatabaseRefused,
+        UnmarkedSchemaError,
+        ServiceError,
+        WarehouseNotConfigured,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -62,7 +62,7 @@ def missing_host_message() -> str:
 
 def is_local_default() -> bool:
     """Whether the embedded database stands in for the warehouse: PGHOST unset, not production."""
-    return not os.environ.get("PGHOST") and deployment() == "local"
+    return deployment() == "local" and not os.environ.get("PGHOST")
 
 
 def _embedded_socket() -> tuple[Path, int] | None:

@@ -167,6 +167,7 @@ def test_production_without_pghost_fails_the_run_naming_the_variable(
 
 
 def test_an_unknown_deployment_is_refused_naming_what_is_allowed(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PGHOST", "warehouse.invalid")  # refused even when PGHOST is set
     monkeypatch.setenv("ODS_DEPLOYMENT", "prod")
     with pytest.raises(warehouse.WarehouseNotConfigured) as refused:
         warehouse.export_local_default()

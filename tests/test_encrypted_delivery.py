@@ -23,6 +23,8 @@ import yaml
 from orchestration.clients import ConfigError, load_clients
 from orchestration.export import archive
 from orchestration.export.envelope import Envelope, seal
+from orchestration.export.openpgp import inspect_public_key
+from orchestration.local.pgp_keys import demo_keyring, provision_demo_pgp_keys
 from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
 from tests.files_step_support import (
@@ -162,6 +164,14 @@ def test_a_gzip_and_pgp_client_gets_a_file_that_decrypts_and_unzips_to_the_archi
     assert metadata["remote_path"] == f"/outbound/{sent_name}"
     assert metadata["csv_sha256"] == sha256(plain)
     assert metadata["openpgp_fingerprint"] == keys["good_fingerprint"]
+    (file_event,) = [
+        m
+        for m in result.asset_materializations_for_node("client_files")
+        if m.asset_key.path[-1] == "completion_file"
+    ]
+    assert file_event.metadata["sent_file_name"].value == sent_name
+    assert file_event.metadata["sent_sha256"].value == sha256(sent)
+    assert file_event.metadata["sha256"].value == sha256(plain)
 
     # A re-send sends the archived bytes again, not a new encryption of the CSV.
     inode = (site["folder"] / sent_name).stat().st_ino
@@ -264,3 +274,38 @@ def test_a_public_key_path_is_relative_to_the_clients_files_folder(site, keys, t
     assert yaml.safe_load(clients_file.read_text())["clients"]["acme"]["encrypt"] == {
         "public_key": "keys/client.asc"
     }
+
+
+def test_the_demo_makes_its_clients_key_pair_under_its_home_once_and_never_elsewhere(
+    site, keys, tmp_path
+):
+    home = tmp_path / "ods"
+    demo_key = home / "pgp" / "initech.asc"
+    outside = tmp_path / "elsewhere.asc"
+    clients_file = site["clients"](compress="gzip", encrypt={"public_key": str(demo_key)})
+    config = load_clients(clients_file, require_files=False)
+    assert provision_demo_pgp_keys(config, home) == [demo_key.resolve()]
+    first = demo_key.read_bytes()
+    assert inspect_public_key(demo_key).fingerprint  # usable: loads with files required
+    assert load_clients(clients_file).clients["acme"].encrypt is not None
+    assert provision_demo_pgp_keys(config, home) == []  # kept
+    assert demo_key.read_bytes() == first
+    demo_key.write_bytes(keys["expired"].read_bytes())  # a year later: made anew
+    assert provision_demo_pgp_keys(config, home) == [demo_key.resolve()]
+    assert demo_key.read_bytes() != keys["expired"].read_bytes()
+    # The secret half is in the demo's own keyring: what the demo sends opens with it.
+    plain = tmp_path / CSV_NAME
+    plain.write_bytes(b'"A"\r\n"1"\r\n')
+    sealed = seal(
+        plain,
+        CSV_NAME,
+        sha256(plain.read_bytes()),
+        Envelope("gzip", demo_key),
+        tmp_path / "s",
+        None,
+    )
+    assert _gunzip(_decrypt(demo_keyring(home), sealed.path.read_bytes())) == plain.read_bytes()
+    subprocess.run(["gpgconf", "--homedir", str(demo_keyring(home)), "--kill", "all"], check=False)
+    other = load_clients(site["clients"](encrypt={"public_key": str(outside)}), require_files=False)
+    assert provision_demo_pgp_keys(other, home) == []
+    assert not outside.exists()

@@ -23,7 +23,9 @@ def preview(made: archive.ArchivedFile, rows: int = PREVIEW_ROWS) -> dg.TableMet
 
 
 def file_metadata(made: archive.ArchivedFile) -> dict[str, Any]:
-    return {
+    """The CSV's facts; for a compressed or encrypted client also the file that will be sent,
+    and the client's contract version for the feed."""
+    metadata: dict[str, Any] = {
         "file_name": made.file_name,
         "rows": dg.MetadataValue.int(made.rows),
         "bytes": dg.MetadataValue.int(made.bytes),
@@ -31,3 +33,13 @@ def file_metadata(made: archive.ArchivedFile) -> dict[str, Any]:
         "archive_path": dg.MetadataValue.path(str(made.path)),
         "preview": preview(made),
     }
+    if made.contract_version is not None:
+        metadata["contract_version"] = made.contract_version
+    if made.sent_file_name is not None:
+        metadata |= {
+            "sent_file_name": made.sent_file_name,
+            "sent_bytes": dg.MetadataValue.int(made.sent_size),
+            "sent_sha256": made.sent_digest,
+            "sent_archive_path": dg.MetadataValue.path(str(made.sent_path)),
+        }
+    return metadata

@@ -121,7 +121,15 @@ def what_clients_received(config: ClientsConfig, home: Path | None = None) -> li
         if not wrapped:
             lines.append(f"{client_id}: no *.csv{envelope.suffix} file yet in {folder}")
             continue
-        lines.append(f"{client_id}: {envelope.suffix[1:]} files, e.g. {wrapped[0]}")
+        kind = " and ".join(
+            what
+            for what, on in (
+                ("gzip-compressed", envelope.compression),
+                ("OpenPGP-encrypted", envelope.public_key),
+            )
+            if on
+        )
+        lines.append(f"{client_id}: {kind} files, e.g. {wrapped[0]}")
         if envelope.public_key is not None:
             unzip = " | gunzip" if envelope.compression else ""
             lines.append(

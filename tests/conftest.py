@@ -25,6 +25,7 @@ SLOWEST_FIRST = (
     "test_reruns_through_instance.py",
     "test_deploy_files.py",
     "test_delivery_once.py",
+    "test_contract_command.py",
     "test_operations_delivery.py",
     "test_isolation_at_scale.py",
     "test_time_zones_end_to_end.py",

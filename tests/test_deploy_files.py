@@ -206,6 +206,8 @@ def _helm_dagster_yaml(values: dict[str, Any], namespace: str = "ods") -> str:
         "maxConcurrentRuns": "max_concurrent_runs",
         "tagConcurrencyLimits": "tag_concurrency_limits",
         "dequeueIntervalSeconds": "dequeue_interval_seconds",
+        "dequeueUseThreads": "dequeue_use_threads",
+        "dequeueNumWorkers": "dequeue_num_workers",
     }
     instance: dict[str, Any] = {
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
@@ -439,7 +441,7 @@ def test_the_image_venv_loads_the_code_location_and_its_instance_files(image_app
     assert done.returncode == 0, done.stdout + done.stderr
     launchers, *log = done.stdout.splitlines()
     assert json.loads(launchers) == {
-        "image": "DefaultRunLauncher",
+        "image": "PreloadedRunLauncher",
         "docker": "DockerRunLauncher",
         "helm": "K8sRunLauncher",
     }

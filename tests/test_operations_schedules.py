@@ -129,7 +129,7 @@ def test_every_time_zone_clients_use_has_its_own_0300_and_0500_schedule(setup):
     names = {s.name: s for s in setup["repository"].schedule_defs}
     assert set(names) == {
         f"{kind}_{slug}"
-        for kind in ("daily_marts", "deadline")
+        for kind in ("daily_marts", "deadline", "folder_reconciliation")
         for slug in ("europe_london", "america_los_angeles", "australia_sydney")
     }
     for zone, slug in (

@@ -212,6 +212,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     config = load_clients(require_files=False)
     if warehouse.is_local_default():
         _up_services()
+        # dagster dev, its daemon and every run it launches inherit PG* (orchestration/warehouse.py)
+        warehouse.export_local_default()
     else:  # PG* names another database: only the local SFTP server, if a client uses it
         services.start_sftp(config)
         load_clients()
@@ -397,8 +399,11 @@ def _through_the_queue(
     their event log) goes to the command's log file, followed here with --verbose."""
     import dagster as dg
 
+    from orchestration import warehouse
     from orchestration.defs import queued_runs, reruns
 
+    # The runs this command launches (without a daemon) and their dbt inherit PG*.
+    warehouse.export_local_default()
     print(f"Dagster instance: {_instance_home()}")
     terminal = sys.stdout
     # Everything goes to the log file, this process's output and the runs' (another process's,

@@ -300,6 +300,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = _report(runs, load_clients(), log, sha256=False)
     root = services.SftpPaths(ods_home()).root
     print(f"SFTP folders (one per client account): {root}; archive: {ods_home() / 'archive'}")
+    from orchestration.local.demo import what_clients_received
+
+    for line in what_clients_received(load_clients()):
+        print(line)
     from orchestration.defs.alerts import alert_destination
 
     print(alert_destination())

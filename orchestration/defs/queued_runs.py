@@ -212,7 +212,13 @@ class RunQueue:
         """One pass of the run queue over these runs: launch those the limits allow now."""
         assert self._context is not None, "use RunQueue as a context manager"
         self.dequeued_here = True
-        with _queue_lock(Path(self.instance.root_directory)), _OwnRunsDequeuer(0) as dequeuer:
+        # The launcher's fork server, started by the first launch, and every run forked from it
+        # write where the code server does.
+        with (
+            _children_write_to(self.output),
+            _queue_lock(Path(self.instance.root_directory)),
+            _OwnRunsDequeuer(0) as dequeuer,
+        ):
             dequeuer.run_ids = run_ids
             for _ in dequeuer.run_iteration(self._context):
                 pass

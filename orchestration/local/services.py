@@ -29,6 +29,7 @@ from pathlib import Path
 from orchestration.clients import ClientsConfig
 from orchestration.clients.config import clients_file_path
 from orchestration.delivery.keys import generate_key_pair
+from orchestration.local.pgp_keys import provision_demo_pgp_keys
 from orchestration.local.postgres import (
     LocalPostgres,
     postgres_is_running,
@@ -340,6 +341,9 @@ def up(
     home = home or ods_home()
     sftp_port(config)  # refusals first, before anything starts
     check_local_host_keys(config, SftpPaths(home))
+    # The demo clients' OpenPGP key pairs (encrypt.public_key under <home>/pgp/), before the
+    # clients file is loaded with its files required.
+    provision_demo_pgp_keys(config, home)
     sink = _launch_mail_sink(home)
     postgres = start_postgres(home / "pgdata")
     started = start_sftp(config, home)

@@ -28,6 +28,10 @@ RUN --mount=type=cache,target=/root/.cache/uv sh deploy/image/build.sh project
 
 # ---- runtime: the venv and the project, no uv, no compilers, not root ---------------------------
 FROM ${PYTHON_IMAGE} AS runtime
+# gpg encrypts the files of clients with `encrypt:` (python-gnupg drives the binary).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gnupg \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 ods \
     && useradd --system --uid 10001 --gid ods --create-home --home-dir /home/ods ods
 COPY --from=build /app /app
@@ -42,7 +46,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     ODS_HOME=/var/lib/ods \
     ODS_CLIENTS_FILE=/etc/ods/config/clients.yaml \
-    ODS_ARCHIVE_DIR=/var/lib/ods/archive
+    ODS_ARCHIVE_DIR=/var/lib/ods/archive \
+    ODS_DEPLOYMENT=production
 USER 10001:10001
 WORKDIR /app
 EXPOSE 4000

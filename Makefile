@@ -49,9 +49,9 @@ status: install
 	$(BIN)/ods status
 
 lint: install
-	$(BIN)/ruff check orchestration tests benchmarks
-	$(BIN)/ruff format --check orchestration tests benchmarks
-	$(BIN)/mypy orchestration benchmarks
+	$(BIN)/ruff check orchestration ods_local synthetic_moodle tests benchmarks
+	$(BIN)/ruff format --check orchestration ods_local synthetic_moodle tests benchmarks
+	$(BIN)/mypy orchestration ods_local synthetic_moodle benchmarks
 	# The dbt models' SQL (dbt_project/.sqlfluff: jinja templater, no database needed).
 	cd dbt_project && ../$(BIN)/sqlfluff lint models
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from orchestration.local.postgres import LocalPostgres
+    from ods_local.postgres import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -157,8 +157,8 @@ def _build_site(pg: LocalPostgres, work: Path, rows: int) -> None:
     """A site whose busiest day has `rows` completions, and the mart built for that day."""
     import psycopg
 
-    from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
+    from synthetic_moodle import SiteSpec, generate_site
 
     started = time.perf_counter()
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
@@ -242,7 +242,7 @@ def prepare_warehouse(args: argparse.Namespace, work: Path) -> LocalPostgres:
     from an earlier run with --reuse)."""
     import psycopg
 
-    from orchestration.local.postgres import start_postgres
+    from ods_local.postgres import start_postgres
 
     pg = start_postgres(work / "pgdata", cleanup_mode=None if args.keep else "stop")
     print(f"embedded PostgreSQL in {work / 'pgdata'}")
@@ -289,7 +289,7 @@ def local_sftp_server(account: SftpAccount) -> Iterator[None]:
             [
                 sys.executable,
                 "-m",
-                "orchestration.local.sftp_server",
+                "ods_local.sftp_server",
                 "--root",
                 str(account.root),
                 "--users-dir",
@@ -406,7 +406,7 @@ def report_uploads(account: SftpAccount, work: Path, path: Path, runs: int) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    from orchestration.local.postgres import stop_postgres
+    from ods_local.postgres import stop_postgres
 
     args = parse_args(argv)
     work = work_folder(args)

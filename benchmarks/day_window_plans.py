@@ -62,7 +62,7 @@ def _mart_planner_settings() -> list[str]:
 
 def _site_exists(conn) -> bool:  # type: ignore[no-untyped-def]
     """Whether moodle_big is a site the generator made (it carries the generator's marker)."""
-    from orchestration.moodle.synthetic import SCHEMA_MARKER
+    from synthetic_moodle import SCHEMA_MARKER
 
     row = conn.execute(
         "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'moodle_big'"
@@ -119,8 +119,8 @@ def prepare_site(pg: Any, work: Path, args: argparse.Namespace) -> None:
     import psycopg
 
     from orchestration.moodle.replica_indexes import apply_indexes, missing_indexes
-    from orchestration.moodle.synthetic import SiteSpec, generate_site
     from orchestration.moodle.union_views import MoodleSource, create_union_views
+    from synthetic_moodle import SiteSpec, generate_site
 
     source = MoodleSource(client_id="big", moodle_schema="moodle_big")
     started = time.perf_counter()
@@ -210,7 +210,7 @@ def explain_marts(pg: Any, env: dict[str, str], work: Path, verbose: bool) -> No
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from orchestration.local.postgres import start_postgres, stop_postgres
+    from ods_local.postgres import start_postgres, stop_postgres
 
     work = ROOT / ".ods" / "plans" if args.keep else Path(tempfile.mkdtemp(prefix="ods-plans-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -206,7 +206,7 @@ def generate_sites(
     """Generate every site into SITES_DATABASE; None when `reuse` found the same sites there."""
     import psycopg
 
-    from orchestration.moodle.synthetic import SiteSpec, generate_site
+    from synthetic_moodle import SiteSpec, generate_site
 
     wanted = json.dumps(
         {"first": first.isoformat(), "days": days, "plans": [_site_of(p) for p in plans]}
@@ -473,7 +473,7 @@ def _start_sftp_servers(setup: NightSetup) -> dict[str, int]:
             [
                 sys.executable,
                 "-m",
-                "orchestration.local.sftp_server",
+                "ods_local.sftp_server",
                 "--root",
                 str(sftp / "root"),
                 "--users-dir",
@@ -1175,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     made_work = not args.work.exists()
     args.work.mkdir(parents=True, exist_ok=True)
-    from orchestration.local.postgres import start_postgres, stop_postgres
+    from ods_local.postgres import start_postgres, stop_postgres
 
     pgdata = args.work / "pgdata"
     # Stopped in the `finally` below (unless --keep), which Ctrl-C and SIGTERM reach too.

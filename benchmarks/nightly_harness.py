@@ -212,7 +212,7 @@ def instance_settings(
     monitoring and retries) is production's."""
     import yaml
 
-    from orchestration.local.instance import local_instance_text
+    from ods_local.instance import local_instance_text
 
     settings: dict[str, Any] = yaml.safe_load(local_instance_text(server))
     settings["run_coordinator"]["config"]["dequeue_interval_seconds"] = dequeue_seconds

@@ -119,7 +119,7 @@ def local_default_settings() -> dict[str, str]:
     does not run; `{}` when the `PG*` variables name the warehouse."""
     if not is_local_default():
         return {}
-    from orchestration.local.postgres import start_postgres
+    from ods_local.postgres import start_postgres
 
     return start_postgres(ods_home() / "pgdata").libpq_env()
 

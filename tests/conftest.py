@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orchestration.local.postgres import LocalPostgres, start_postgres
+from ods_local.postgres import LocalPostgres, start_postgres
 
 _database_numbers = itertools.count(1)
 

@@ -18,8 +18,8 @@ import yaml
 from day_bounds import local_date_of
 from psycopg import sql
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.local.sftp_server import LocalSftpServer
 
 
 def add_sftp_account(server: LocalSftpServer, keys: Path, username: str) -> Path:

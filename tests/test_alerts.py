@@ -24,6 +24,9 @@ import psycopg
 import pytest
 from dagster._core.storage.tags import MAX_RETRIES_TAG, WILL_RETRY_TAG
 
+from ods_local import services
+from ods_local.mail_sink import MailSink, saved_messages
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.alerts.channels import Channels
 from orchestration.alerts.message import FeedFile, Incident
 from orchestration.alerts.smtp import AlertNotSent
@@ -32,10 +35,7 @@ from orchestration.defs.alerts import DEADLINE_SENSOR, DELIVERY_FAILURE_SENSOR, 
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB, DEADLINE_JOB
 from orchestration.defs.schedules import deadline_schedule_name, marts_schedule_name
-from orchestration.local import services
-from orchestration.local.mail_sink import MailSink, saved_messages
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.alert_support import WebhookReceiver, sensor_tick
 from tests.e2e_support import (
     add_sftp_account,

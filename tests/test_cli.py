@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ods_local import services
+from ods_local.postgres import LocalPostgres
 from orchestration.cli import main
-from orchestration.local import services
-from orchestration.local.postgres import LocalPostgres
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 

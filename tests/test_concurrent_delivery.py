@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import final_name_of
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.throttling_proxy import ThrottlingProxy
 
 NAME = "SCORM20261128.csv"

@@ -30,6 +30,8 @@ import psycopg
 import pytest
 import yaml
 
+from ods_local.contract_site import SCRATCH_PREFIX, site_spec
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.cli import main
 from orchestration.clients import ClientConfig
 from orchestration.defs.code_location import build_definitions
@@ -46,10 +48,8 @@ from orchestration.export.contract import (
     diff,
 )
 from orchestration.feeds import FEEDS
-from orchestration.local.contract_site import SCRATCH_PREFIX, site_spec
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
 from orchestration.paths import PROJECT_ROOT
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

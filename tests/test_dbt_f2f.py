@@ -21,12 +21,12 @@ import psycopg
 import pytest
 import yaml
 
+from ods_local.postgres import LocalPostgres
 from orchestration.feeds import F2F
-from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
-from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from synthetic_moodle import insert_rows
 from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented
 from tests.dbt_support import run_dbt as shared_run_dbt

@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from ods_local.postgres import LocalPostgres
 from orchestration.feeds import SCORM
-from orchestration.local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
-from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from synthetic_moodle import insert_rows
 from tests.dbt_people import COURSES, USERS, Site, user_row
 from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
 

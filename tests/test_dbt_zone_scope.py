@@ -19,10 +19,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from ods_local.postgres import LocalPostgres
 from orchestration.feeds import COMPLETION, FEEDS
-from orchestration.local.postgres import LocalPostgres
-from orchestration.moodle.synthetic import SiteSpec, generate_site, insert_rows
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from synthetic_moodle import SiteSpec, generate_site, insert_rows
 from tests.dbt_people import local_epoch
 from tests.dbt_support import invoke_dbt, run_dbt
 from tests.e2e_support import expected_completions

@@ -19,13 +19,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.client_files import delivery_key
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, MARTS_RUN_TAG
 from orchestration.defs.partitions import client_day_key
 from orchestration.delivery import ledger
 from orchestration.export import archive
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 
 DAY = dt.date(2026, 3, 9)

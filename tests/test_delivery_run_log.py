@@ -8,9 +8,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.delivery.sftp import SftpTarget, open_sftp
-from orchestration.local.sftp_server import LocalSftpServer
 
 CONTENT = b'"Username","Course Name"\r\n"amy","Fire Safety"\r\n'
 

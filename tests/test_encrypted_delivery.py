@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
+from ods_local.pgp_keys import demo_keyring, provision_demo_pgp_keys
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.clients import ConfigError, load_clients
 from orchestration.export import archive
 from orchestration.export.envelope import Envelope, seal
 from orchestration.export.openpgp import inspect_public_key
-from orchestration.local.pgp_keys import demo_keyring, provision_demo_pgp_keys
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
 from tests.files_step_support import (
     DAY,

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import yaml
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.clients import load_clients
 from orchestration.defs.client_files import build_client_files_asset
 from orchestration.defs.file_checks import (
@@ -40,7 +41,6 @@ from orchestration.export.archive import ArchivedFile
 from orchestration.export.feed_file import export_feed_file
 from orchestration.export.strict_csv import CsvContract, MalformedCsv, read_back
 from orchestration.feeds import COMPLETION, SCORM
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 
 DAY = dt.date(2026, 11, 27)

@@ -34,11 +34,11 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.feeds import FEEDS as FEED_CATALOG
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

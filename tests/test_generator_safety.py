@@ -12,11 +12,11 @@ import psycopg
 import pytest
 import yaml
 
+from ods_local.demo import generate_demo_sites
+from ods_local.postgres import LocalPostgres
 from orchestration.cli import main
 from orchestration.clients import ClientConfig, ClientsConfig, FeedSettings, SftpSettings
-from orchestration.local.demo import generate_demo_sites
-from orchestration.local.postgres import LocalPostgres
-from orchestration.moodle.synthetic import (
+from synthetic_moodle import (
     MIN_LEARNERS,
     SiteSpec,
     UnmarkedSchemaError,

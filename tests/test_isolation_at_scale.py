@@ -19,11 +19,11 @@ import dagster as dg
 import psycopg
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from day_bounds import day_epoch_bounds
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site, insert_rows
+from synthetic_moodle import SiteSpec, generate_site, insert_rows
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

@@ -1,5 +1,5 @@
 """The Dagster instance on PostgreSQL: the shipped deploy/dagster.yaml, and the local default's copy
-of it on the embedded server's own `dagster` database (orchestration/local/instance.py)."""
+of it on the embedded server's own `dagster` database (ods_local/instance.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import psycopg
 import pytest
 import yaml
 
-from orchestration.local.instance import (
+from ods_local.instance import (
     INSTANCE_DATABASE,
     SHIPPED_INSTANCE,
     WRITTEN_BY,
     write_local_instance,
 )
-from orchestration.local.postgres import LocalPostgres
+from ods_local.postgres import LocalPostgres
 
 
 @dg.asset

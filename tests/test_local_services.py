@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ods_local import services
 from orchestration.clients import load_clients
-from orchestration.local import services
 
 
 def _free_port() -> int:

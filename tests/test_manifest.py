@@ -21,11 +21,11 @@ import jsonschema
 import pytest
 import yaml
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery import ledger
 from orchestration.export import archive
 from orchestration.export.manifest import SCHEMA_PATH
 from orchestration.feeds import FEEDS
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 from tests.files_step_support import (
     DAY,

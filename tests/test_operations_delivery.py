@@ -32,6 +32,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENTS_TAG, DAILY_MARTS_JOB, FILES_FOLLOW_TAG, SFTP_HOST_TAG
@@ -40,8 +41,7 @@ from orchestration.defs.reruns import STARTED_BY_TAG
 from orchestration.delivery import ledger
 from orchestration.delivery.client_day_lock import one_delivery_at_a_time
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

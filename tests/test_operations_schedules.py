@@ -19,6 +19,7 @@ from dagster._core.storage.tags import (
 )
 from dagster._utils.schedules import cron_string_iterator
 
+from ods_local.demo import use_demo_dagster_home
 from orchestration import cli
 from orchestration.clients import ClientsConfig, load_clients
 from orchestration.days import local_midnight as local_midnight_of
@@ -38,7 +39,6 @@ from orchestration.defs.jobs import (
 from orchestration.defs.partitions import day_is_over
 from orchestration.defs.sensors import days_of_run, files_run_requests
 from orchestration.delivery.sftp import HostKeyMismatch
-from orchestration.local.demo import use_demo_dagster_home
 from tests.e2e_support import write_clients_file
 
 LONDON = ZoneInfo("Europe/London")

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from orchestration.local import services
-from orchestration.local.postgres import postgres_is_running
+from ods_local import services
+from ods_local.postgres import postgres_is_running
 
 ODS = Path(sys.executable).with_name("ods")
 DAY = dt.datetime.now(ZoneInfo("Europe/London")).date() - dt.timedelta(days=1)

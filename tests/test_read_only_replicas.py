@@ -22,11 +22,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
 from tests.expected_feeds import EXPECTED, expected_scorm
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.clients import ClientsConfig, load_clients
 from orchestration.defs.code_location import build_definitions
@@ -40,7 +41,6 @@ from orchestration.delivery import ledger
 from orchestration.delivery.reconcile import FileStatus, FolderReport, ReconciliationError
 from orchestration.delivery.retention import prune_remote
 from orchestration.delivery.sftp import SftpTarget, open_sftp
-from orchestration.local.sftp_server import LocalSftpServer
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 
 LONDON = ZoneInfo("Europe/London")

@@ -16,8 +16,8 @@ from orchestration.moodle.replica_indexes import (
     missing_indexes,
     statements,
 )
-from orchestration.moodle.synthetic import SiteSpec, generate_site
 from orchestration.moodle.union_views import MoodleSource, create_union_views
+from synthetic_moodle import SiteSpec, generate_site
 
 DAY = dt.date(2026, 10, 25)
 SITES = [

@@ -30,15 +30,15 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster._daemon.types import DaemonHeartbeat
 
+from ods_local.postgres import LocalPostgres
+from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.clients import load_clients
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, SFTP_HOST_TAG
 from orchestration.defs.reruns import STARTED_BY_TAG, build_marts, run_client_files
 from orchestration.feeds import FEEDS
-from orchestration.local.postgres import LocalPostgres
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
 
 ODS = Path(sys.executable).with_name("ods")

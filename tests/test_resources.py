@@ -19,11 +19,11 @@ from dagster._core.remote_representation.external_data import (
 )
 from dagster._serdes import serialize_value
 
+from ods_local.postgres import LocalPostgres
 from orchestration import warehouse
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.resources import WarehouseResource
-from orchestration.local.postgres import LocalPostgres
-from orchestration.moodle.synthetic import MIN_LEARNERS, SiteSpec, generate_site
+from synthetic_moodle import MIN_LEARNERS, SiteSpec, generate_site
 
 DAY = dt.date(2026, 11, 27)
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

@@ -55,7 +55,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from orchestration.local.postgres import stop_postgres
+    from ods_local.postgres import stop_postgres
 
     work = tmp_path_factory.mktemp("restart-safety") / "night"
     summary = work.parent / "summary.json"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery import ledger
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.delivery.retention import (
@@ -27,7 +28,6 @@ from orchestration.delivery.retention import (
 from orchestration.delivery.sftp import HostKeyMismatch, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import temporary_name
 from orchestration.feeds import FEEDS
-from orchestration.local.sftp_server import LocalSftpServer
 
 TODAY = dt.date(2026, 12, 26)
 # 28 days before 2026-12-26 is 2026-11-28: that file is kept, 2026-11-27 is the newest removed.
@@ -313,7 +313,7 @@ def test_delivery_and_retention_share_one_connection(
 ) -> None:
     local = tmp_path / "SCORM20261226.csv"
     local.write_bytes(b'"Username"\r\n"u1"\r\n')
-    caplog.set_level(logging.INFO, logger="orchestration.local.sftp_server")
+    caplog.set_level(logging.INFO, logger="ods_local.sftp_server")
 
     with open_sftp(target) as session:
         session.deliver(local, "SCORM20261226.csv")

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer, SftpFaults, SftpServerError
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.delivery.sftp import (
     DeliveryError,
@@ -22,7 +23,6 @@ from orchestration.delivery.sftp import (
     deliver_file,
     open_sftp,
 )
-from orchestration.local.sftp_server import LocalSftpServer, SftpFaults, SftpServerError
 
 _folder_numbers = itertools.count(1)
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from orchestration.local.postgres import LocalPostgres
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from ods_local.postgres import LocalPostgres
+from synthetic_moodle import SiteSpec, generate_site
 
 LONDON = ZoneInfo("Europe/London")
 # 2026-03-29 is the 23-hour day when London moves to BST.

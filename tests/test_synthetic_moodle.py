@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from orchestration.local.postgres import LocalPostgres
+from ods_local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_indexes, create_moodle_tables, moodle_tables
-from orchestration.moodle.synthetic import SiteSpec, SiteSummary, generate_site, insert_rows
+from synthetic_moodle import SiteSpec, SiteSummary, generate_site, insert_rows
 
 LONDON = ZoneInfo("Europe/London")
 # 2026-03-29 is the 23-hour day when London moves to BST; the window spans both offsets.

@@ -25,11 +25,11 @@ import dagster as dg
 import psycopg
 import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.schedules import marts_schedule_name
 from orchestration.feeds import FEEDS as CATALOG
-from orchestration.local.sftp_server import LocalSftpServer
-from orchestration.moodle.synthetic import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     add_sftp_account,
     client_entry,

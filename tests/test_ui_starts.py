@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ods_local.postgres import LocalPostgres
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.feeds import FEEDS
-from orchestration.local.postgres import LocalPostgres
 from orchestration.paths import PROJECT_ROOT
 
 START_TIMEOUT = 120

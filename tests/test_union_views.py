@@ -7,15 +7,15 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from orchestration.local.postgres import LocalPostgres
+from ods_local.postgres import LocalPostgres
 from orchestration.moodle.schema import create_moodle_tables
-from orchestration.moodle.synthetic import insert_rows
 from orchestration.moodle.union_views import (
     MoodleSource,
     MoodleSourceError,
     common_type,
     create_union_views,
 )
+from synthetic_moodle import insert_rows
 
 ACME = MoodleSource("acme", "moodle_acme", "mdl_", "Europe/London")  # Moodle 4.2
 GLOBEX = MoodleSource("globex", "moodle_globex", "m_", "America/New_York")  # Moodle 4.3

@@ -156,6 +156,7 @@ def _write(
 ) -> int:
     import psycopg
 
+    from ods_local.contract_site import SyntheticSiteError, synthetic_marts
     from orchestration import warehouse
     from orchestration.export.contract_files import (
         days_built,
@@ -163,7 +164,6 @@ def _write(
         write_contract_files,
     )
     from orchestration.export.openpgp import OpenPgpError
-    from orchestration.local.contract_site import SyntheticSiteError, synthetic_marts
 
     client_id = args.client
     timezone = config.timezone_of(client_id)

@@ -88,7 +88,7 @@ class AlertChannels(dg.ConfigurableResource):
                 starttls=self.starttls(),
             )
         elif self.local_sink_home and not self.webhook_url:
-            from orchestration.local.services import running_mail_sink
+            from ods_local.services import running_mail_sink
 
             sink = running_mail_sink(Path(self.local_sink_home))
             if sink is not None:

@@ -16,7 +16,7 @@ Everything that can be checked before a run (client, feeds, days, archived files
 so a mistyped request sends nothing.
 
 `build_marts` and `run_client_files` run the same jobs in this process instead (`execute_in_process`,
-beside the queue): the demo's path (orchestration/local/demo.py), where a run's start-up, a few
+beside the queue): the demo's path (ods_local/demo.py), where a run's start-up, a few
 seconds, would be most of its time.
 """
 

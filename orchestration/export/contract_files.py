@@ -5,7 +5,7 @@ The bytes come from the nightly export itself (`export_feed_file`: the same quer
 header and file name), run into a scratch archive inside the folder and moved into place, so the
 file the client approves is the file a night delivers from the same marts; the project's archive
 is never written. The marts are the warehouse's when it holds that client-day (its ledger of days
-built, `marts.feed_days_built`, says so), else a synthetic site's (orchestration/local/
+built, `marts.feed_days_built`, says so), else a synthetic site's (ods_local/
 contract_site.py).
 """
 

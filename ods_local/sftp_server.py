@@ -344,7 +344,7 @@ def discover_users(users_dir: Path) -> Iterable[tuple[str, str]]:
 
 def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m orchestration.local.sftp_server",
+        prog="python -m ods_local.sftp_server",
         description=(
             "Serve SFTP in the foreground for the local default run. Each user logs in only with "
             "the key in <users-dir>/<username>.pub and sees only <root>/<username>/. "

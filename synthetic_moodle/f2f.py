@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from orchestration.moodle.synthetic.people import _ascii_word, _course_names
-from orchestration.moodle.synthetic.spec import (
+from synthetic_moodle.people import _ascii_word, _course_names
+from synthetic_moodle.spec import (
     ADMIN_USER_ID,
     _Activity,
     _activity_added,

@@ -9,7 +9,7 @@ localhost gets an account named by its `sftp.username`, an ed25519 key pair at i
 the port those clients name (`sftp.port`): the clients file is the one place the port is set.
 When no client is local, no SFTP server is started.
 
-The mail sink (orchestration/local/mail_sink.py) is the local default's SMTP server: alerts go to
+The mail sink (ods_local/mail_sink.py) is the local default's SMTP server: alerts go to
 it and land in `.ods/mail/` as `.eml` files. It listens on 127.0.0.1, on ODS_MAIL_SINK_PORT or
 any free port; its pid file holds the port, which is how the code location finds it
 (orchestration/defs/alerts.py).
@@ -26,16 +26,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.clients import ClientsConfig
-from orchestration.clients.config import clients_file_path
-from orchestration.delivery.keys import generate_key_pair
-from orchestration.local.pgp_keys import provision_demo_pgp_keys
-from orchestration.local.postgres import (
+from ods_local.pgp_keys import provision_demo_pgp_keys
+from ods_local.postgres import (
     LocalPostgres,
     postgres_is_running,
     start_postgres,
     stop_postgres,
 )
+from orchestration.clients import ClientsConfig
+from orchestration.clients.config import clients_file_path
+from orchestration.delivery.keys import generate_key_pair
 from orchestration.paths import ods_home
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -215,7 +215,7 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> tuple[int, in
         [
             sys.executable,
             "-m",
-            "orchestration.local.sftp_server",
+            "ods_local.sftp_server",
             "--root",
             str(paths.root),
             "--users-dir",
@@ -291,7 +291,7 @@ def _launch_mail_sink(home: Path) -> subprocess.Popen[bytes] | None:
             [
                 sys.executable,
                 "-m",
-                "orchestration.local.mail_sink",
+                "ods_local.mail_sink",
                 "--folder",
                 str(paths.folder),
                 "--port",

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import psycopg
 import yaml
 
-from orchestration.local.postgres import LocalPostgres
+from ods_local.postgres import LocalPostgres
 from orchestration.paths import PROJECT_ROOT
 
 SHIPPED_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"

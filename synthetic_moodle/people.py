@@ -10,7 +10,7 @@ import random
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from orchestration.moodle.synthetic.names import (
+from synthetic_moodle.names import (
     _CITIES,
     _COURSES,
     _DEPARTMENTS,
@@ -18,7 +18,7 @@ from orchestration.moodle.synthetic.names import (
     _LAST_NAMES,
     _NAMED_LEARNERS,
 )
-from orchestration.moodle.synthetic.spec import (
+from synthetic_moodle.spec import (
     ADMIN_USER_ID,
     GUEST_USER_ID,
     SITE_COURSE_ID,

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from orchestration.moodle.synthetic.people import _course_names
-from orchestration.moodle.synthetic.spec import (
+from synthetic_moodle.people import _course_names
+from synthetic_moodle.spec import (
     ADMIN_USER_ID,
     GUEST_USER_ID,
     SITE_COURSE_ID,

@@ -118,7 +118,7 @@ def saved_messages(folder: Path) -> list[email.message.EmailMessage]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m orchestration.local.mail_sink",
+        prog="python -m ods_local.mail_sink",
         description="Receive SMTP on 127.0.0.1 and write each message to a folder as .eml.",
     )
     parser.add_argument("--folder", type=Path, required=True, help="where the .eml files go")

@@ -7,7 +7,7 @@ import operator
 from collections.abc import Iterator
 from decimal import Decimal
 
-from orchestration.moodle.synthetic.spec import SITE_COURSE_ID, _Activity, _Site
+from synthetic_moodle.spec import SITE_COURSE_ID, _Activity, _Site
 
 _CORE_MODULES = (
     "assign", "book", "chat", "choice", "data", "feedback", "folder", "forum", "glossary",

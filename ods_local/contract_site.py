@@ -10,7 +10,7 @@ client, replica or mart is read or written. The database lives on the embedded l
 (the one the `PG*` variables name when they name it, else the one under ODS_HOME, started if it
 is not running): never on a production warehouse.
 
-The site is the synthetic generator's (orchestration/moodle/synthetic), in the client's own schema
+The site is the synthetic generator's (synthetic_moodle), in the client's own schema
 name, table prefix and time zone, with its scripted learners (names that exercise quoting and
 UTF-8, a deleted and a suspended learner), so the files show the client's columns on believable
 rows. The marts are built by the same `dbt build` arguments a night uses (orchestration/dbt_args.py)
@@ -32,14 +32,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ods_local.postgres import LocalPostgres, start_postgres
 from orchestration import warehouse
 from orchestration.clients import ClientConfig
 from orchestration.dbt_args import dbt_build_args
 from orchestration.feeds import Feed
-from orchestration.local.postgres import LocalPostgres, start_postgres
-from orchestration.moodle.synthetic import SiteSpec, generate_site
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR, ods_home, venv_bin
+from synthetic_moodle import SiteSpec, generate_site
 
 SCRATCH_PREFIX = "ods_contract_"
 SCRATCH_MARKER = (

@@ -14,22 +14,22 @@ import psycopg
 from psycopg import sql
 
 from orchestration.moodle.schema import create_moodle_tables, moodle_tables
-from orchestration.moodle.synthetic.completion import _fill_completions
-from orchestration.moodle.synthetic.course_modules import _fill_course_modules
-from orchestration.moodle.synthetic.f2f import _fill_facetoface
-from orchestration.moodle.synthetic.people import (
+from synthetic_moodle.completion import _fill_completions
+from synthetic_moodle.course_modules import _fill_course_modules
+from synthetic_moodle.f2f import _fill_facetoface
+from synthetic_moodle.people import (
     _fill_contexts,
     _fill_courses,
     _fill_enrolments,
     _fill_users,
 )
-from orchestration.moodle.synthetic.quiz import _fill_quizzes
-from orchestration.moodle.synthetic.scorm import _fill_scorm
-from orchestration.moodle.synthetic.spec import SiteSpec, SiteSummary, _Site
+from synthetic_moodle.quiz import _fill_quizzes
+from synthetic_moodle.scorm import _fill_scorm
+from synthetic_moodle.spec import SiteSpec, SiteSummary, _Site
 
 SCHEMA_MARKER = (
     "Synthetic Moodle site made by the Outbound Data Sync synthetic Moodle generator "
-    "(orchestration.moodle.synthetic); `ods generate` may drop and replace it."
+    "(synthetic_moodle); `ods generate` may drop and replace it."
 )
 
 

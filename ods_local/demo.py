@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from ods_local.instance import write_local_instance
+from ods_local.postgres import start_postgres
 from orchestration.clients import ClientsConfig, load_clients
-from orchestration.local.instance import write_local_instance
-from orchestration.local.postgres import start_postgres
-from orchestration.moodle.synthetic import SiteSpec, SiteSummary, check_replaceable, generate_site
 from orchestration.paths import ods_home
+from synthetic_moodle import SiteSpec, SiteSummary, check_replaceable, generate_site
 
 if TYPE_CHECKING:
     from orchestration.defs.reruns import FileRun
@@ -55,7 +55,7 @@ def generate_demo_sites(
 
 def use_demo_dagster_home() -> None:
     """Point DAGSTER_HOME at `<ODS_HOME>/dagster` unless it is set (not empty), with the shipped
-    instance settings on the embedded PostgreSQL (orchestration/local/instance.py), which is
+    instance settings on the embedded PostgreSQL (ods_local/instance.py), which is
     started when it is not running. A DAGSTER_HOME that is set is used as it is."""
     if os.environ.get("DAGSTER_HOME"):
         return
@@ -101,9 +101,9 @@ def what_clients_received(config: ClientsConfig, home: Path | None = None) -> li
     client with compressed or encrypted files found them, with the command that opens one.
 
     Read from the local SFTP server's folders (what the clients see), newest file date first."""
+    from ods_local.pgp_keys import demo_keyring
+    from ods_local.services import SftpPaths
     from orchestration.export.envelope import envelope_of
-    from orchestration.local.pgp_keys import demo_keyring
-    from orchestration.local.services import SftpPaths
 
     home = home or ods_home()
     root = SftpPaths(home).root

@@ -6,8 +6,8 @@ import itertools
 import random
 from collections.abc import Iterator
 
-from orchestration.moodle.synthetic.people import _peak_enrolled_at, _peak_pairs
-from orchestration.moodle.synthetic.spec import GUEST_USER_ID, SITE_COURSE_ID, _Enrolment, _Site
+from synthetic_moodle.people import _peak_enrolled_at, _peak_pairs
+from synthetic_moodle.spec import GUEST_USER_ID, SITE_COURSE_ID, _Enrolment, _Site
 
 _CompletionRow = tuple[int, int, int, int, int | None, int]
 _COMPLETION_COLUMNS = (

@@ -20,8 +20,8 @@ import psycopg
 from psycopg import sql
 
 from orchestration.moodle.schema import create_moodle_indexes, moodle_tables, release_key
-from orchestration.moodle.synthetic.names import _NAMED_LEARNERS
-from orchestration.moodle.synthetic.rows import _Table
+from synthetic_moodle.names import _NAMED_LEARNERS
+from synthetic_moodle.rows import _Table
 
 GUEST_USER_ID = 1
 ADMIN_USER_ID = 2

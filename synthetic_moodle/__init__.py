@@ -99,7 +99,7 @@ and face-to-face items.
 
 from __future__ import annotations
 
-from orchestration.moodle.synthetic.f2f import (
+from synthetic_moodle.f2f import (
     F2F_APPROVED,
     F2F_BOOKED,
     F2F_DECLINED,
@@ -110,14 +110,14 @@ from orchestration.moodle.synthetic.f2f import (
     F2F_USER_CANCELLED,
     F2F_WAITLISTED,
 )
-from orchestration.moodle.synthetic.generate import (
+from synthetic_moodle.generate import (
     SCHEMA_MARKER,
     UnmarkedSchemaError,
     check_replaceable,
     generate_site,
 )
-from orchestration.moodle.synthetic.rows import insert_rows
-from orchestration.moodle.synthetic.spec import (
+from synthetic_moodle.rows import insert_rows
+from synthetic_moodle.spec import (
     ADMIN_USER_ID,
     GUEST_USER_ID,
     MIN_LEARNERS,

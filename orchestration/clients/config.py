@@ -20,7 +20,8 @@ Files the file names (`sftp.private_key_path`, `sftp.host_key_file`; relative to
 file's folder) must exist and be readable files at load (`load_clients(require_files=False)` skips
 that check, for `ods up` / `ods demo`, which create the demo's keys and load again afterwards).
 Environment variables (`sftp.private_key_env`, `sftp.password_env`) are read at delivery time
-only, as secrets should be: a missing one is a clear error then, not at load.
+only, as secrets should be (inside a run, through the `sftp_secrets` resource): a missing one is
+a clear error then, not at load.
 `alerts.email` (optional) lists addresses at the client that get its alerts as well as the
 operators; each must be a plain address (`name@domain`), refused at load otherwise.
 
@@ -39,6 +40,7 @@ import datetime as dt
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -184,12 +186,16 @@ class SftpSettings(_Strict):
             raise ConfigError(f"host_key_file {self.host_key_file} does not exist")
         return _check_host_key_line(self.host_key_file.read_text())
 
-    def credentials(self, client_id: str) -> tuple[str | None, str | None]:
-        """(private key text, password) read now, at delivery time; a clear error if missing."""
+    def credentials(
+        self, client_id: str, lookup: Callable[[str], str | None] = os.environ.get
+    ) -> tuple[str | None, str | None]:
+        """(private key text, password) read now, at delivery time; a clear error if missing.
+        `lookup` reads an environment variable's value: the process's environment by default
+        (`ods` commands), the `sftp_secrets` resource inside a run (defs/resources.py)."""
         if self.private_key_env is not None:
-            return _required_env(client_id, self.private_key_env, "private_key_env"), None
+            return _required_env(client_id, self.private_key_env, "private_key_env", lookup), None
         if self.password_env is not None:
-            return None, _required_env(client_id, self.password_env, "password_env")
+            return None, _required_env(client_id, self.password_env, "password_env", lookup)
         assert self.private_key_path is not None
         if not self.private_key_path.exists():
             raise ConfigError(
@@ -198,8 +204,8 @@ class SftpSettings(_Strict):
         return self.private_key_path.read_text(), None
 
 
-def _required_env(client_id: str, name: str, key: str) -> str:
-    value = os.environ.get(name)
+def _required_env(client_id: str, name: str, key: str, lookup: Callable[[str], str | None]) -> str:
+    value = lookup(name)
     if not value:
         raise ConfigError(
             f"client {client_id!r}: environment variable {name} (sftp.{key}) is not set; "

@@ -48,7 +48,7 @@ from orchestration.defs.feed_files import file_metadata
 from orchestration.defs.file_checks import evaluate_file_checks, file_check_specs
 from orchestration.defs.jobs import MARTS_RUN_TAG
 from orchestration.defs.partitions import client_and_day
-from orchestration.defs.resources import ArchiveResource, WarehouseResource
+from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
 from orchestration.delivery import ledger
 from orchestration.delivery.retention import RetentionError, RetentionReport, prune_remote
 from orchestration.delivery.sftp import (
@@ -64,6 +64,7 @@ from orchestration.export.manifest import MANIFEST_FEED, archive_manifest, manif
 from orchestration.feeds import FEEDS, Feed
 
 CLIENT_FILES = "client_files"
+SFTP_SECRETS = "sftp_secrets"
 
 
 def file_key(feed: Feed) -> dg.AssetKey:
@@ -111,8 +112,15 @@ def build_client_files_asset(
     clients: ClientsConfig,
     mart_keys: dict[str, dg.AssetKey],
     partitions: dg.MultiPartitionsDefinition,
+    *,
+    standalone: bool = True,
 ) -> dg.AssetsDefinition:
-    """Every offered feed's `<feed>_file` and `<feed>_delivery`, made by one step per client-day."""
+    """Every offered feed's `<feed>_file` and `<feed>_delivery`, made by one step per client-day.
+
+    The step reads the SFTP secrets through the `sftp_secrets` resource, which the code location
+    binds in its Definitions (`standalone=False`), so the UI lists it. Built alone (`standalone`,
+    the default: tests that `materialize` the asset with their own resources) the asset carries
+    `SftpSecrets()`, which reads the environment at delivery time."""
     feeds = offered_feeds(clients)
     specs = []
     for feed in feeds:
@@ -162,12 +170,14 @@ def build_client_files_asset(
         can_subset=True,
         retry_policy=delivery_retry_policy(clients),
         description="One client's files for one day: export, check and deliver every feed it takes.",
+        resource_defs={SFTP_SECRETS: SftpSecrets()} if standalone else None,
     )
     def client_files(
         context: dg.AssetExecutionContext,
         config: DeliveryConfig,
         warehouse_db: WarehouseResource,
         archive_dir: ArchiveResource,
+        sftp_secrets: SftpSecrets,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         client_id, day = client_and_day(context.partition_key)
         client = clients.clients[client_id]
@@ -224,6 +234,7 @@ def build_client_files_asset(
                 ready,
                 archive_dir,
                 warehouse_db,
+                sftp_secrets,
                 problems,
                 clients.timezone_of(client_id),
                 notes,
@@ -358,6 +369,7 @@ def _deliver(
     ready: dict[str, archive.ArchivedFile],
     archive_dir: ArchiveResource,
     warehouse_db: WarehouseResource,
+    secrets: SftpSecrets,
     problems: list[_Problem],
     timezone: str,
     notes: list[str],
@@ -374,7 +386,7 @@ def _deliver(
             notes.append(_withheld(client, day, "none of the run's files could be sent"))
         return
     try:
-        target = sftp_target(client_id, client)
+        target = sftp_target(client_id, client, secrets)
     except ConfigError as error:
         for feed, made in to_send:
             where = _where(client_id, feed, day, made.sent_name)

@@ -23,7 +23,12 @@ from orchestration.defs.reconciliation import (
     reconciliation_job,
     reconciliation_schedules,
 )
-from orchestration.defs.resources import ArchiveResource, WarehouseResource, archive_root
+from orchestration.defs.resources import (
+    ArchiveResource,
+    SftpSecrets,
+    WarehouseResource,
+    archive_root,
+)
 from orchestration.defs.schedules import daily_marts_schedules, deadline_schedules
 from orchestration.defs.sensors import files_after_marts_sensor
 
@@ -41,11 +46,12 @@ def build_definitions() -> dg.Definitions:
         config,
         {feed.name: get_asset_key_for_model([feed_marts], feed.mart) for feed in feeds},
         client_days,
+        standalone=False,
     )
     checks = [build_deadline_check(feed, config, delivery_key(feed), client_days) for feed in feeds]
     files_job = client_files_job(files, checks)
     checks_job = deadline_job(checks)
-    reconciliation = build_reconciliation_asset(config)
+    reconciliation = build_reconciliation_asset(config, standalone=False)
     folders_job = reconciliation_job(reconciliation)
     return dg.Definitions(
         assets=[union_views, moodle_views, feed_marts, files, reconciliation],
@@ -74,6 +80,8 @@ def build_definitions() -> dg.Definitions:
             ),
             "warehouse_db": WarehouseResource.from_environment(),
             "archive_dir": ArchiveResource(root=str(archive_root(config))),
+            # The variables the clients file names, by name: values read when a run starts.
+            "sftp_secrets": SftpSecrets.from_clients(config),
             "alert_channels": alert_channels_from_env(),
         },
     )

@@ -15,6 +15,7 @@ feed, activity day, file and server.
 """
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ import psycopg
 from pydantic import Field
 
 from orchestration.clients import ClientConfig, ClientsConfig
+from orchestration.defs.resources import SftpSecrets
 from orchestration.delivery import ledger
 from orchestration.delivery.client_day_lock import DeliveryBusy, one_delivery_at_a_time
 from orchestration.delivery.retention import RetentionReport
@@ -67,9 +69,14 @@ class DeliveryConfig(dg.Config):
     )
 
 
-def sftp_target(client_id: str, client: ClientConfig) -> SftpTarget:
-    """The client's server and login, secrets read now; ConfigError when one is missing."""
-    private_key, password = client.sftp.credentials(client_id)
+def sftp_target(
+    client_id: str, client: ClientConfig, secrets: SftpSecrets | None = None
+) -> SftpTarget:
+    """The client's server and login, secrets read now: through the run's `sftp_secrets`
+    resource, or from the environment without one (`ods` commands outside a run). ConfigError
+    naming the client, the key and the variable when one is missing."""
+    lookup = secrets.lookup if secrets is not None else os.environ.get
+    private_key, password = client.sftp.credentials(client_id, lookup)
     return SftpTarget(
         client_id=client_id,
         host=client.sftp.host,

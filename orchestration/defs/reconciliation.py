@@ -27,7 +27,7 @@ from orchestration.clients import ClientsConfig, ConfigError
 from orchestration.defs.feed_delivery import sftp_target
 from orchestration.defs.jobs import SFTP_HOST_TAG
 from orchestration.defs.partitions import zone_slug, zones
-from orchestration.defs.resources import ArchiveResource
+from orchestration.defs.resources import ArchiveResource, SftpSecrets
 from orchestration.delivery.reconcile import (
     FileStatus,
     FolderReport,
@@ -60,15 +60,17 @@ def reconcile_client(
     *,
     now: dt.datetime | None = None,
     read_back_all: bool = False,
+    secrets: SftpSecrets | None = None,
 ) -> FolderReport:
-    """Look at one client's folder over its own connection (pinned host key, secrets read now).
+    """Look at one client's folder over its own connection (pinned host key, secrets read now:
+    through the run's `sftp_secrets` resource, or from the environment for `ods reconcile`).
     `today`, against which retention dates are compared, is the client's local date at `now`.
     Raises ReconciliationError naming the client when it cannot (a secret unset included)."""
     client = config.clients[client_id]
     now = now or dt.datetime.now(dt.UTC)
     today = now.astimezone(ZoneInfo(config.timezone_of(client_id))).date()
     try:
-        target = sftp_target(client_id, client)
+        target = sftp_target(client_id, client, secrets)
     except ConfigError as error:
         raise ReconciliationError(
             f"client {client_id}: the folder was not reconciled: {error}"
@@ -168,7 +170,12 @@ def client_partitions(config: ClientsConfig) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(sorted(config.clients))
 
 
-def build_reconciliation_asset(config: ClientsConfig) -> dg.AssetsDefinition:
+def build_reconciliation_asset(
+    config: ClientsConfig, *, standalone: bool = True
+) -> dg.AssetsDefinition:
+    """The `folder_reconciliation` asset. Its SFTP secrets come from the `sftp_secrets` resource:
+    the code location's (`standalone=False`), else its own `SftpSecrets()`, which reads the
+    environment (as `build_client_files_asset` does)."""
     clients = config  # the asset's own `config` parameter is its launch-time options
 
     @dg.asset(
@@ -187,18 +194,24 @@ def build_reconciliation_asset(config: ClientsConfig) -> dg.AssetsDefinition:
                 ),
             )
         ],
+        resource_defs={"sftp_secrets": SftpSecrets()} if standalone else None,
     )
     def folder_reconciliation(
         context: dg.AssetExecutionContext,
         config: ReconciliationConfig,
         archive_dir: ArchiveResource,
+        sftp_secrets: SftpSecrets,
     ) -> dg.MaterializeResult:
         """The client's SFTP folder now, against the ledger of our deliveries: present, altered,
         gone early, foreign, temporary (listed only; nothing on the server is changed)."""
         client_id = context.partition_key
         try:
             report = reconcile_client(
-                clients, client_id, archive_dir.path, read_back_all=config.read_back_all
+                clients,
+                client_id,
+                archive_dir.path,
+                read_back_all=config.read_back_all,
+                secrets=sftp_secrets,
             )
         except ReconciliationError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error

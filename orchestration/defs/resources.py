@@ -1,4 +1,4 @@
-"""Resources: the warehouse connection and the local archive of files made."""
+"""Resources: the warehouse connection, the SFTP secrets and the local archive of files made."""
 
 import os
 from pathlib import Path
@@ -87,6 +87,67 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect("", autocommit=autocommit, **self.connection_settings())
+
+
+class SftpSecrets(dg.ConfigurableResource):
+    """The SFTP secrets the clients file names (`sftp.private_key_env`, `sftp.password_env`).
+
+    The code location binds each named variable that is set when it loads as a `dg.EnvVar`
+    (`from_clients`), so Dagster reads the value when a run starts and the UI's resource page
+    lists the variables by name, never their values; names that were unset (or empty) then are
+    listed apart, in `unset_when_loaded`, so an operator sees which clients cannot be delivered to
+    before a run fails. An EnvVar is bound only for a set variable: Dagster fails every run that
+    uses a resource holding the EnvVar of an unset variable, and one client's missing secret must
+    not stop the other clients' deliveries.
+
+    A variable unset when the code location loaded but set when a run starts is read from the
+    run's environment (`lookup`): the failure's message says to set the variable and deliver
+    again, and that works without reloading the code location. (A run worker that loads the code
+    location itself, as Dagster's launchers do, binds it anyway; only the UI's list waits for a
+    reload.) Still unset then, the delivery fails naming the client, the key and the variable
+    (`ClientConfig.sftp.credentials`), and the client's other runs are not affected.
+
+    `SftpSecrets()` binds nothing: every secret is read from the environment at delivery time, as
+    the `ods` commands that reach a server outside a run do."""
+
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description=(
+            "Each environment variable the clients file names that was set when the code "
+            "location loaded, as an EnvVar of that name: read when a run starts, never shown."
+        ),
+    )
+    unset_when_loaded: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Variables the clients file names that were unset or empty when the code location "
+            "loaded: read from the run's environment when it delivers; still unset, the delivery "
+            "fails naming the client, the key and the variable."
+        ),
+    )
+
+    @classmethod
+    def from_clients(cls, config: ClientsConfig) -> "SftpSecrets":
+        """The resource as the code location builds it. Only whether each variable is set is read
+        here, never its value."""
+        names = sorted(
+            {
+                name
+                for client in config.clients.values()
+                for name in (client.sftp.private_key_env, client.sftp.password_env)
+                if name
+            }
+        )
+        return cls(
+            variables={name: dg.EnvVar(name) for name in names if os.environ.get(name)},
+            unset_when_loaded=[name for name in names if not os.environ.get(name)],
+        )
+
+    def lookup(self, name: str) -> str | None:
+        """The secret held by the variable `name`: as Dagster read it when the run started, else
+        the environment's now (see the class's docstring); None when unset or empty."""
+        return self.variables.get(name) or os.environ.get(name) or None
 
 
 class ArchiveResource(dg.ConfigurableResource):

@@ -8,11 +8,20 @@
 with
 
 sessions as (
-    select * from {{ ref('stg_moodle__facetoface_sessions') }}
+    select
+        client_id,
+        session_id,
+        facetoface_id,
+        is_datetime_known
+    from {{ ref('stg_moodle__facetoface_sessions') }}
 ),
 
 session_dates as (
-    select * from {{ ref('stg_moodle__facetoface_session_dates') }}
+    select
+        client_id,
+        session_id,
+        starts_at
+    from {{ ref('stg_moodle__facetoface_session_dates') }}
 ),
 
 earliest_dates as (

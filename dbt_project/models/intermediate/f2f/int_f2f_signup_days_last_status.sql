@@ -17,7 +17,12 @@ statuses as (
 ),
 
 all_statuses as (
-    select * from {{ ref('stg_moodle__facetoface_signup_statuses') }}
+    select
+        client_id,
+        signup_id,
+        status_id,
+        created_epoch
+    from {{ ref('stg_moodle__facetoface_signup_statuses') }}
 ),
 
 last_of_day as (

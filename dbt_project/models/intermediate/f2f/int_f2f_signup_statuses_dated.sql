@@ -10,7 +10,10 @@
 with
 
 client_settings as (
-    select * from {{ ref('stg_moodle__client_settings') }}
+    select
+        client_id,
+        timezone
+    from {{ ref('stg_moodle__client_settings') }}
 ),
 
 statuses as (

@@ -33,7 +33,11 @@ quizzes as (
 ),
 
 pass_marks as (
-    select * from {{ ref('int_quiz_pass_marks') }}
+    select
+        client_id,
+        quiz_id,
+        pass_mark
+    from {{ ref('int_quiz_pass_marks') }}
 ),
 
 finished_attempts as (

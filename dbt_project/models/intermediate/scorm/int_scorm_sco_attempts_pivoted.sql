@@ -26,11 +26,23 @@ tracks as (
 ),
 
 scorms as (
-    select * from {{ ref('stg_moodle__scorms') }}
+    select
+        client_id,
+        scorm_id,
+        course_id,
+        scorm_name,
+        scorm_version
+    from {{ ref('stg_moodle__scorms') }}
 ),
 
 scoes as (
-    select * from {{ ref('stg_moodle__scorm_scoes') }}
+    select
+        client_id,
+        scorm_id,
+        sco_id,
+        sco_name,
+        sco_type
+    from {{ ref('stg_moodle__scorm_scoes') }}
 ),
 
 latest_elements as (

@@ -4,10 +4,6 @@
     timecompleted, or, when Moodle's cron back-dates it into a day already built, into the next
     day built after it became visible.
 #}
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
-{% set feed_columns = [
-    'completion_date', 'completed_at',
-] %}
 
 with
 
@@ -52,6 +48,9 @@ changes as (
     {{ join_learner_and_course('completions_in_window') }}
 ),
 
-{{ feed_mart_rows('changes', feed_columns) }}
+{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
+{{ feed_mart_rows('changes', [
+    'completion_date', 'completed_at',
+]) }}
 
 select * from final

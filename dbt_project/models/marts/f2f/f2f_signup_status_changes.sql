@@ -16,52 +16,8 @@
 
 with
 
-statuses as (
-    select * from {{ ref('int_f2f_signup_statuses_dated') }}
-),
-
-last_statuses as (
-    select * from {{ ref('int_f2f_signup_days_last_status') }}
-),
-
-signups as (
-    select * from {{ ref('stg_moodle__facetoface_signups') }}
-),
-
-session_starts as (
-    select * from {{ ref('int_f2f_session_starts') }}
-),
-
-facetofaces as (
-    select * from {{ ref('int_f2f_activities_eligible') }}
-),
-
 statuses_in_window as (
-    select
-        statuses.client_id,
-        statuses.status_id,
-        statuses.signup_id,
-        statuses.status,
-        statuses.status_date,
-        statuses.created_epoch,
-        statuses.created_at_local,
-        client_windows.timezone
-    from statuses
-    {{ join_client_window('statuses') }}
-    {#
-        An index on timecreated serves the read (macros/day_window.sql). The plugin has no such
-        index (moodle-schema.md §6); the warehouse adds it.
-    #}
-    where {{ in_build_window('statuses.created_epoch', 'statuses.client_id') }}
-),
-
-last_statuses_in_window as (
-    select
-        last_statuses.client_id,
-        last_statuses.status_id
-    from last_statuses
-    {{ join_client_window('last_statuses') }}
-    where {{ in_build_window('last_statuses.created_epoch', 'last_statuses.client_id') }}
+    select * from {{ ref('int_f2f_signup_statuses_in_window') }}
 ),
 
 status_rows as (
@@ -74,32 +30,21 @@ status_rows as (
         statuses_in_window.status_date,
         statuses_in_window.created_epoch,
         statuses_in_window.status_id,
+        statuses_in_window.is_last_of_day,
 
         ----------  learner and course
         {{ identity_columns() }},
 
         ----------  face-to-face signup
-        facetofaces.class_title,
-        session_starts.session_id,
-        (session_starts.starts_at at time zone statuses_in_window.timezone)::date as session_date,
-        (session_starts.starts_at at time zone statuses_in_window.timezone) as session_start,
+        statuses_in_window.class_title,
+        statuses_in_window.session_id,
+        statuses_in_window.session_date,
+        statuses_in_window.session_start,
         statuses_in_window.status,
         statuses_in_window.created_at_local as status_changed_at
 
     from statuses_in_window
-    inner join signups
-        on
-            statuses_in_window.client_id = signups.client_id
-            and statuses_in_window.signup_id = signups.signup_id
-    inner join session_starts
-        on
-            signups.client_id = session_starts.client_id
-            and signups.session_id = session_starts.session_id
-    inner join facetofaces
-        on
-            session_starts.client_id = facetofaces.client_id
-            and session_starts.facetoface_id = facetofaces.facetoface_id
-    {{ join_learner_and_course('signups', 'facetofaces') }}
+    {{ join_learner_and_course('statuses_in_window') }}
 ),
 
 {# The report days of this feed already built (macros/feed_days_built.sql). #}
@@ -148,15 +93,18 @@ overtaken as (
         status_rows.client_id,
         status_rows.change_key
     from status_rows
-    inner join f2f_days_built
-        on
-            status_rows.client_id = f2f_days_built.client_id
-            and status_rows.status_date = f2f_days_built.report_date
     inner join latest_sent
         on
             status_rows.client_id = latest_sent.client_id
             and status_rows.entity_key = latest_sent.entity_key
-    where status_rows.status_date < latest_sent.status_date
+    where
+        status_rows.status_date < latest_sent.status_date
+        and (status_rows.client_id, status_rows.status_date) in (
+            select
+                f2f_days_built.client_id,
+                f2f_days_built.report_date
+            from f2f_days_built
+        )
 ),
 
 changes as (
@@ -167,17 +115,15 @@ changes as (
         status_rows.status_date as first_event_date,
         status_rows.status_date as change_event_date
     from status_rows
-    inner join last_statuses_in_window
-        on
-            status_rows.client_id = last_statuses_in_window.client_id
-            and status_rows.status_id = last_statuses_in_window.status_id
-    where not exists (
-        select 1
-        from overtaken
-        where
-            overtaken.client_id = status_rows.client_id
-            and overtaken.change_key = status_rows.change_key
-    )
+    where
+        status_rows.is_last_of_day
+        and not exists (
+            select 1
+            from overtaken
+            where
+                overtaken.client_id = status_rows.client_id
+                and overtaken.change_key = status_rows.change_key
+        )
 ),
 
 {{ report_day_assignments('changes', rows='status_rows') }},

@@ -6,10 +6,6 @@
     timemodified, never timefinish (moodle-schema.md §5), so the attempt is sent again, with the
     new score, on the local day of timemodified, or on the next day built after it became visible.
 #}
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
-{% set feed_columns = [
-    'quiz_id', 'quiz_name', 'attempt', 'score', 'max_score', 'status', 'started_at', 'finished_at',
-] %}
 
 with
 
@@ -92,6 +88,9 @@ changes as (
     {{ join_learner_and_course('attempts_in_window') }}
 ),
 
-{{ feed_mart_rows('changes', feed_columns) }}
+{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
+{{ feed_mart_rows('changes', [
+    'quiz_id', 'quiz_name', 'attempt', 'score', 'max_score', 'status', 'started_at', 'finished_at',
+]) }}
 
 select * from final

@@ -5,10 +5,6 @@
     the next day built. A learner who goes back to an attempt on a later day changes its
     last_modified, which is a new change: the attempt is sent again on that day.
 #}
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
-{% set feed_columns = [
-    'scorm_id', 'scorm_name', 'sco_id', 'sco_name', 'status', 'attempt', 'score', 'modified_at',
-] %}
 
 with
 
@@ -63,6 +59,9 @@ changes as (
     {{ join_learner_and_course('sco_attempts_in_window') }}
 ),
 
-{{ feed_mart_rows('changes', feed_columns) }}
+{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
+{{ feed_mart_rows('changes', [
+    'scorm_id', 'scorm_name', 'sco_id', 'sco_name', 'status', 'attempt', 'score', 'modified_at',
+]) }}
 
 select * from final

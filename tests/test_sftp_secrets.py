@@ -4,14 +4,12 @@ when it starts, and a missing one fails only its client's run, naming the client
 variable. The secret itself is in no event, run record or snapshot that Dagster keeps or shows.
 
 acme logs in with a key (`private_key_env`), globex with a password (`password_env`), both on a
-real local SFTP server; each has one archived Completion file to send, so the runs here are the
-real files step delivering it (and the real reconciliation of the folder), no warehouse rows.
+real local SFTP server; the runs are the real files step (export from a small hand-written
+Completion mart, checks, delivery) and the real reconciliation of the folder.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,13 +18,15 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
-from files_step_support import failure_message
+from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+from files_step_support import DAY, failure_message, fill_completion_mart
 
 from ods_local.sftp_server import LocalSftpServer
 from orchestration.clients import load_clients
-from orchestration.defs.client_files import build_client_files_asset, delivery_key
+from orchestration.defs.client_files import build_client_files_asset, delivery_key, file_key
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB
 from orchestration.defs.partitions import client_day_key, client_day_partitions
@@ -34,6 +34,7 @@ from orchestration.defs.reconciliation import RECONCILIATION_JOB
 from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
 from orchestration.export import archive
 from orchestration.feeds import FEEDS
+from orchestration.paths import PROJECT_ROOT
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 
 # Dagster's own snapshot code (RepositorySnap.from_def, what the UI is sent) reads the deprecated
@@ -42,9 +43,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Property `ScheduleDefinition.environment_vars` is deprecated:DeprecationWarning"
 )
 
-DAY = dt.date(2026, 3, 9)
-NAME = "Completion20260310.csv"  # the file date is the day after the activity day
-CONTENT = b"username,course_name,completion_date\r\nu1,Fire safety,2026-03-09\r\n"
+NAME = "Completion20261128.csv"  # DAY's file: dated the day after the activity day
 ACME_KEY = "ODS_TEST_ACME_SFTP_KEY"
 GLOBEX_PASSWORD = "ODS_TEST_GLOBEX_SFTP_PASSWORD"
 PASSWORD = "globex-secret-4711-correct-horse"
@@ -60,35 +59,23 @@ class Site:
     instance: dg.DagsterInstance
     env: pytest.MonkeyPatch
 
-    def remote(self, client_id: str) -> Path:
-        return self.server.root / client_id / "outbound" / NAME
+    def delivered(self, client_id: str) -> bytes:
+        """The client's file for DAY as it is in its folder; the same bytes as in the archive."""
+        remote = (self.server.root / client_id / "outbound" / NAME).read_bytes()
+        assert (
+            remote
+            == (archive.feed_folder(self.archive, client_id, "completion") / NAME).read_bytes()
+        )
+        return remote
+
+    def not_delivered(self, client_id: str) -> bool:
+        return not (self.server.root / client_id / "outbound" / NAME).exists()
 
     def secret_fragments(self) -> list[str]:
         """What must never be stored or shown: the password, and each line of the key's body."""
         body = [line for line in self.key_text.splitlines() if line and "PRIVATE KEY" not in line]
         assert body
         return [PASSWORD, *body]
-
-
-def _archive_the_day(root: Path, client_id: str) -> None:
-    staged = root.parent / f"staged-{client_id}.csv"
-    staged.write_bytes(CONTENT)
-    final = archive.feed_folder(root, client_id, "completion") / NAME
-    archive.store(
-        staged,
-        final,
-        archive.ArchivedFile(
-            client_id=client_id,
-            feed="completion",
-            activity_day=DAY.isoformat(),
-            file_name=NAME,
-            rows=1,
-            bytes=len(CONTENT),
-            sha256=hashlib.sha256(CONTENT).hexdigest(),
-            made_at=archive.now_utc(),
-            path=final,
-        ),
-    )
 
 
 @pytest.fixture
@@ -107,10 +94,9 @@ def site(pg: Any, tmp_path: Path) -> Iterator[Site]:
         tmp_path / "clients.yaml",
         {"acme": acme, "globex": globex},
         archive_dir=str(tmp_path / "archive"),
-        first_day="2026-03-01",
+        delivery_retries=0,  # a failure here is the test's, not a server's that may clear
     )
-    for client_id in ("acme", "globex"):
-        _archive_the_day(tmp_path / "archive", client_id)
+    fill_completion_mart(pg)  # acme's rows; globex has none: its file is the header alone
     (tmp_path / "dagster").mkdir()
     try:
         with pytest.MonkeyPatch.context() as env:
@@ -130,11 +116,10 @@ def site(pg: Any, tmp_path: Path) -> Iterator[Site]:
 
 
 def _deliver(site: Site, defs: dg.Definitions, client_id: str) -> dg.ExecuteInProcessResult:
-    """The code location's files job, delivering the client's archived file for DAY."""
+    """The code location's files run of the client's DAY: export, checks, delivery."""
     return defs.resolve_job_def(CLIENT_FILES_JOB).execute_in_process(
         instance=site.instance,
         partition_key=client_day_key(client_id, DAY),
-        asset_selection=[delivery_key(COMPLETION)],
         raise_on_error=False,
     )
 
@@ -187,7 +172,7 @@ def test_a_files_run_delivers_with_the_key_read_when_it_starts_and_keeps_no_trac
     site.env.setenv(ACME_KEY, site.key_text)
     result = _deliver(site, defs, "acme")
     assert result.success, failure_message(result)
-    assert site.remote("acme").read_bytes() == CONTENT
+    assert b"amy@example.org" in site.delivered("acme")
     kept = _kept_by_dagster(site, result)
     assert NAME in kept  # the run's events are there, with what they say of the delivery
     for fragment in site.secret_fragments():
@@ -204,7 +189,7 @@ def test_the_files_step_reads_the_secret_through_the_resource_not_the_environmen
     result = dg.materialize(
         [files],
         partition_key=client_day_key("acme", DAY),
-        selection=[delivery_key(COMPLETION)],
+        selection=[file_key(COMPLETION), delivery_key(COMPLETION)],
         resources={
             "warehouse_db": WarehouseResource(),
             "archive_dir": ArchiveResource(root=str(site.archive)),
@@ -214,7 +199,7 @@ def test_the_files_step_reads_the_secret_through_the_resource_not_the_environmen
         raise_on_error=False,
     )
     assert result.success, failure_message(result)
-    assert site.remote("acme").read_bytes() == CONTENT
+    assert b"amy@example.org" in site.delivered("acme")
 
 
 def test_a_missing_variable_fails_only_its_clients_run_naming_client_key_and_variable(
@@ -230,11 +215,11 @@ def test_a_missing_variable_fails_only_its_clients_run_naming_client_key_and_var
         in message
     )
     assert NAME in message  # and which file was not delivered
-    assert not site.remote("globex").exists()
+    assert site.not_delivered("globex")
     # acme's secret is set: its run, from the same code location, delivers.
     delivered = _deliver(site, defs, "acme")
     assert delivered.success, failure_message(delivered)
-    assert site.remote("acme").read_bytes() == CONTENT
+    assert b"amy@example.org" in site.delivered("acme")
 
 
 def test_a_variable_set_after_the_code_location_loaded_is_read_when_the_run_starts(
@@ -246,7 +231,7 @@ def test_a_variable_set_after_the_code_location_loaded_is_read_when_the_run_star
     site.env.setenv(GLOBEX_PASSWORD, PASSWORD)
     result = _deliver(site, defs, "globex")
     assert result.success, failure_message(result)
-    assert site.remote("globex").read_bytes() == CONTENT
+    assert site.delivered("globex").count(b"\n") == 1  # the header: globex has no rows
     for fragment in site.secret_fragments():
         assert fragment not in _kept_by_dagster(site, result)
 
@@ -269,3 +254,54 @@ def test_the_folder_reconciliation_run_logs_in_through_the_resource(site: Site) 
     )
     assert not unset.success
     assert f"environment variable {GLOBEX_PASSWORD} (sftp.password_env)" in failure_message(unset)
+
+
+RESOURCE_QUERY = """
+query ($selector: ResourceSelector!) {
+  topLevelResourceDetailsOrError(resourceSelector: $selector) {
+    __typename
+    ... on ResourceDetails {
+      configuredValues { key value type }
+      assetKeysUsing { path }
+    }
+  }
+}
+"""
+
+
+def test_the_uis_resource_page_gets_the_names_and_the_assets_that_read_them(
+    site: Site, tmp_path: Path
+) -> None:
+    """What the webserver answers the UI (GraphQL), from the code location's own server process."""
+    site.env.setenv(ACME_KEY, site.key_text)
+    site.env.setenv(GLOBEX_PASSWORD, PASSWORD)
+    workspace = tmp_path / "workspace.yaml"
+    (tmp_path / "instance").mkdir()
+    module = {"module_name": "orchestration.definitions", "working_directory": str(PROJECT_ROOT)}
+    workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": module}]}))
+    with (
+        dg.DagsterInstance.local_temp(str(tmp_path / "instance")) as instance,
+        define_out_of_process_context(str(workspace), None, instance) as context,
+    ):
+        (location,) = context.code_location_names
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": "__repository__",
+            "resourceName": "sftp_secrets",
+        }
+        answer = execute_dagster_graphql(context, RESOURCE_QUERY, {"selector": selector})
+    page = answer.data["topLevelResourceDetailsOrError"]
+    assert page["__typename"] == "ResourceDetails", page
+    values = {v["key"]: (v["type"], json.loads(v["value"])) for v in page["configuredValues"]}
+    assert values == {
+        "variables": (
+            "VALUE",
+            {ACME_KEY: {"env": ACME_KEY}, GLOBEX_PASSWORD: {"env": GLOBEX_PASSWORD}},
+        ),
+        "unset_when_loaded": ("VALUE", []),
+    }
+    using = {"/".join(key["path"]) for key in page["assetKeysUsing"]}
+    assert {"completion_file", "completion_delivery", "folder_reconciliation"} <= using
+    shown = json.dumps(answer.data)
+    for fragment in site.secret_fragments():
+        assert fragment not in shown

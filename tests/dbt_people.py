@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+
+from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.union_views import MoodleSource
+from synthetic_moodle import insert_rows
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,45 @@ def user_row(user_id: int, username: str, deleted: int, suspended: int) -> dict[
         "lastname": "Smith",
         "email": f"{username}@example.org" if not deleted else "5f4dcc3b5aa765d61d8327deb882cf99",
     }
+
+
+def identity_values(user_id: int, course_id: int) -> tuple[Any, ...]:
+    """The nine learner and course columns of a mart row of USERS' `user_id` in COURSES'
+    `course_id`, as the site holds them (course short names are C<id>)."""
+    user = user_row(*next(u for u in USERS if u[0] == user_id))
+    course_name = next(c[2] for c in COURSES if c[0] == course_id)
+    return (
+        user_id,
+        user["username"],
+        user["idnumber"],
+        user["email"],
+        user["firstname"],
+        user["lastname"],
+        course_id,
+        f"C{course_id}",
+        course_name,
+    )
+
+
+def insert_site_rows(
+    conn: psycopg.Connection, site: Site, table: str, rows: list[dict[str, Any]]
+) -> None:
+    """`rows` into the site's Moodle table `table` (without its prefix)."""
+    insert_rows(conn, site.source.moodle_schema, table, rows, prefix=site.source.table_prefix)
+
+
+def create_site_with_people(conn: psycopg.Connection, site: Site) -> None:
+    """The site's Moodle tables, holding USERS and COURSES."""
+    create_moodle_tables(
+        conn, site.source.moodle_schema, site.release, prefix=site.source.table_prefix
+    )
+    insert_site_rows(conn, site, "user", [user_row(*user) for user in USERS])
+    insert_site_rows(
+        conn,
+        site,
+        "course",
+        [{"id": i, "format": f, "fullname": n, "shortname": f"C{i}"} for i, f, n in COURSES],
+    )
 
 
 def local_epoch(local: str, timezone: str, fold: int = 0) -> int:

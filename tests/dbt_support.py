@@ -49,34 +49,8 @@ def run_dbt(
     Each test module passes its own `dirs` (target and log folders), so modules never share
     dbt's state.
     """
-    from dbt.cli.main import dbtRunner
-    from dbt_common.events.base_types import EventLevel, EventMsg
-
-    args = [
-        command,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target or dirs / "target"),
-        "--log-path",
-        str(dirs / "logs"),
-        *extra,
-    ]
-    if dbt_vars is not None:
-        args += ["--vars", json.dumps(dbt_vars)]
-    output: list[str] = []
-
-    def keep(event: EventMsg) -> None:
-        if event.info.level != EventLevel.DEBUG:
-            output.append(event.info.msg)
-
-    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
-    with _environment({**env, **settings}):
-        result = dbtRunner(callbacks=[keep]).invoke(args)
-    log = "\n".join(output)
-    assert result.success, f"dbt {command} failed ({result.exception}):\n{log[-8000:]}"
+    success, log = invoke_dbt(command, dirs, env, dbt_vars, *extra, target=target)
+    assert success, f"dbt {command} failed:\n{log[-8000:]}"
 
 
 def assert_mart_columns_are_canonical_and_documented(conn: Any, feed: Feed) -> None:
@@ -98,14 +72,33 @@ def assert_mart_columns_are_canonical_and_documented(conn: Any, feed: Feed) -> N
     assert all(column.get("description") for column in documented)
 
 
+def assert_build_passed(results: list[dict[str, Any]], unit_tests_of: str = "") -> list[str]:
+    """Every model, unit test and data test of a build's run_results passed; returns the ids of
+    the unit tests whose id names `unit_tests_of` (a feed; every one by default), for the caller
+    to count."""
+    by_kind: dict[str, set[str]] = {}
+    for result in results:
+        by_kind.setdefault(result["unique_id"].split(".")[0], set()).add(result["status"])
+    assert by_kind["unit_test"] == {"pass"}
+    assert by_kind["test"] == {"pass"}
+    assert by_kind["model"] == {"success"}
+    return [
+        result["unique_id"]
+        for result in results
+        if result["unique_id"].startswith("unit_test.") and unit_tests_of in result["unique_id"]
+    ]
+
+
 def invoke_dbt(
     command: str,
     dirs: Path,
     env: dict[str, str],
     dbt_vars: dict[str, Any] | None = None,
     *extra: str,
+    target: Path | None = None,
 ) -> tuple[bool, str]:
-    """`dbt <command>` as run_dbt runs it, for a test that expects it may fail: (success, log)."""
+    """`dbt <command>` as run_dbt runs it, for a test that expects it may fail: (success, log,
+    ending with dbt's exception when there was one)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.base_types import EventLevel, EventMsg
 
@@ -116,7 +109,7 @@ def invoke_dbt(
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
         "--target-path",
-        str(dirs / "target"),
+        str(target or dirs / "target"),
         "--log-path",
         str(dirs / "logs"),
         *extra,

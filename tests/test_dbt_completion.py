@@ -17,11 +17,22 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import COMPLETION
-from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from synthetic_moodle import insert_rows
-from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
-from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
+from tests.dbt_people import (
+    COURSES,
+    USERS,
+    Site,
+    create_site_with_people,
+    identity_values,
+    insert_site_rows,
+    local_epoch,
+)
+from tests.dbt_support import (
+    assert_build_passed,
+    assert_mart_columns_are_canonical_and_documented,
+    run_dbt,
+)
 
 MART = "marts.course_completions"
 EVERY_DAY = {"min_date": "2000-01-01", "max_date": "2100-01-01"}
@@ -61,37 +72,16 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     """Two client schemas (4.2 with mdl_, 5.0 with m_), filled by hand, and the union views."""
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         for site in (ACME, GLOBEX):
-            source = site.source
-            create_moodle_tables(
-                conn, source.moodle_schema, site.release, prefix=source.table_prefix
-            )
-            insert_rows(
+            create_site_with_people(conn, site)
+            insert_site_rows(
                 conn,
-                source.moodle_schema,
-                "user",
-                [user_row(*user) for user in USERS],
-                prefix=source.table_prefix,
-            )
-            insert_rows(
-                conn,
-                source.moodle_schema,
-                "course",
-                [
-                    {"id": i, "format": f, "fullname": name, "shortname": f"C{i}"}
-                    for i, f, name in COURSES
-                ],
-                prefix=source.table_prefix,
-            )
-            insert_rows(
-                conn,
-                source.moodle_schema,
+                site,
                 "course_completions",
                 [
                     {"userid": user, "course": course, "timecompleted": completed}
                     for client, user, course, completed in COMPLETIONS
-                    if client == source.client_id
+                    if client == site.source.client_id
                 ],
-                prefix=source.table_prefix,
             )
         create_union_views(conn, [ACME.source, GLOBEX.source])
         yield conn
@@ -144,26 +134,17 @@ def expected_rows(min_date: str, max_date: str) -> list[tuple[Any, ...]]:
     rows = []
     for client, user_id, course_id, completed in COMPLETIONS:
         _, username, deleted, _ = users[user_id]
-        _, course_format, course_name = courses[course_id]
+        _, course_format, _ = courses[course_id]
         if completed is None or deleted or username == "guest" or course_format == "site":
             continue
         local = dt.datetime.fromtimestamp(completed, ZoneInfo(timezones[client]))
         if not first <= local.date() < end:
             continue
-        user = user_row(*users[user_id])
         rows.append(
             (
                 client,
                 local.date(),
-                user_id,
-                username,
-                user["idnumber"],
-                user["email"],
-                user["firstname"],
-                user["lastname"],
-                course_id,
-                f"C{course_id}",
-                course_name,
+                *identity_values(user_id, course_id),
                 local.date(),
                 local.replace(tzinfo=None),
             )
@@ -201,14 +182,7 @@ def test_first_build_of_a_window_has_exactly_its_local_days(
 
 def test_the_build_ran_every_unit_and_data_test(one_day_build: Path) -> None:
     results = json.loads((one_day_build / "run_results.json").read_text())["results"]
-    by_kind: dict[str, list[str]] = {}
-    for result in results:
-        kind = result["unique_id"].split(".")[0]
-        by_kind.setdefault(kind, []).append(result["status"])
-    assert set(by_kind["unit_test"]) == {"pass"}
-    assert set(by_kind["test"]) == {"pass"}
-    assert set(by_kind["model"]) == {"success"}
-    assert len(by_kind["unit_test"]) >= 7
+    assert len(assert_build_passed(results)) >= 7
 
 
 def test_rebuilding_days_replaces_only_those_days(

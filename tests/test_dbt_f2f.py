@@ -23,13 +23,23 @@ import yaml
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import F2F
-from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
-from synthetic_moodle import insert_rows
-from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
-from tests.dbt_support import assert_mart_columns_are_canonical_and_documented
+from tests.dbt_people import (
+    COURSES,
+    USERS,
+    Site,
+    create_site_with_people,
+    identity_values,
+    insert_site_rows,
+    local_epoch,
+)
+from tests.dbt_support import (
+    assert_build_passed,
+    assert_mart_columns_are_canonical_and_documented,
+)
 from tests.dbt_support import run_dbt as shared_run_dbt
+from tests.expected_feeds import F2F_STATUS_NAMES
 
 MART = "marts.f2f_signup_status_changes"
 LONDON, NEW_YORK = "Europe/London", "America/New_York"
@@ -150,18 +160,6 @@ LATE_STATUSES = [
     Status("acme", 1101, 101, "2026-10-24 23:45", 70),
     Status("globex", 2100, 200, "2026-10-24 22:00", 70),
 ]
-STATUS_NAMES = {
-    10: "user cancelled",
-    20: "session cancelled",
-    30: "declined",
-    40: "requested",
-    50: "approved",
-    60: "waitlisted",
-    70: "booked",
-    80: "no show",
-    90: "partially attended",
-    100: "fully attended",
-}
 
 
 def _status_rows(statuses: list[Status]) -> list[dict[str, Any]]:
@@ -185,13 +183,11 @@ def _status_rows(statuses: list[Status]) -> list[dict[str, Any]]:
     ]
 
 
-def _insert(conn: psycopg.Connection, site: Site, table: str, rows: list[dict[str, Any]]) -> None:
-    insert_rows(conn, site.source.moodle_schema, table, rows, prefix=site.source.table_prefix)
-
-
 def _insert_statuses(conn: psycopg.Connection, statuses: list[Status]) -> None:
     for client, site in SITES.items():
-        _insert(conn, site, STATUS_TABLE, _status_rows([s for s in statuses if s.client == client]))
+        insert_site_rows(
+            conn, site, STATUS_TABLE, _status_rows([s for s in statuses if s.client == client])
+        )
 
 
 def _delete_statuses(conn: psycopg.Connection, statuses: list[Status]) -> None:
@@ -208,25 +204,14 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     """Two client schemas (3.11 with mdl_, 4.3 with m_), filled by hand, and the union views."""
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         for client, site in SITES.items():
-            schema, prefix = site.source.moodle_schema, site.source.table_prefix
-            create_moodle_tables(conn, schema, site.release, prefix=prefix)
-            _insert(conn, site, "user", [user_row(*user) for user in USERS])
-            _insert(
-                conn,
-                site,
-                "course",
-                [
-                    {"id": i, "format": f, "fullname": n, "shortname": f"C{i}"}
-                    for i, f, n in COURSES
-                ],
-            )
-            _insert(
+            create_site_with_people(conn, site)
+            insert_site_rows(
                 conn,
                 site,
                 "facetoface",
                 [{"id": i, "course": c, "name": n} for i, (c, n) in ACTIVITIES.items()],
             )
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "modules",
@@ -235,7 +220,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                     {"id": QUIZ_MODULE_ID, "name": "quiz"},
                 ],
             )
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "course_modules",
@@ -250,7 +235,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 ]
                 + [{"course": 3, "module": QUIZ_MODULE_ID, "instance": 1, "deletioninprogress": 1}],
             )
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "facetoface_sessions",
@@ -265,7 +250,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 ],
             )
             tz = site.source.timezone
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "facetoface_sessions_dates",
@@ -279,7 +264,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                     for start in s.starts
                 ],
             )
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "facetoface_signups",
@@ -290,6 +275,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 ],
             )
             # What the warehouse adds on the replica: Moodle has no index on timecreated.
+            schema, prefix = site.source.moodle_schema, site.source.table_prefix
             conn.execute(
                 f"create index {prefix}f2f_status_timecreated"
                 f" on {schema}.{prefix}{STATUS_TABLE} (timecreated)"
@@ -348,9 +334,9 @@ def _row(client: str, report_date: dt.date, status: Status) -> tuple[Any, ...] |
     _, _, session_id, user_id = next(s for s in SIGNUPS if s[0] == client and s[1] == status.signup)
     session = next(s for s in SESSIONS if s.id == session_id)
     course_id, class_title = ACTIVITIES[session.facetoface]
-    _, course_format, course_name = next(c for c in COURSES if c[0] == course_id)
-    user = user_row(*next(u for u in USERS if u[0] == user_id))
-    if user["deleted"] or user["username"] == "guest" or course_format == "site":
+    _, course_format, _ = next(c for c in COURSES if c[0] == course_id)
+    _, username, deleted, _ = next(u for u in USERS if u[0] == user_id)
+    if deleted or username == "guest" or course_format == "site":
         return None
     if session.facetoface in BEING_DELETED:
         return None
@@ -365,20 +351,12 @@ def _row(client: str, report_date: dt.date, status: Status) -> tuple[Any, ...] |
         report_date,
         f"{status.signup}:{status.id}",
         str(status.signup),
-        user_id,
-        user["username"],
-        user["idnumber"],
-        user["email"],
-        user["firstname"],
-        user["lastname"],
-        course_id,
-        f"C{course_id}",
-        course_name,
+        *identity_values(user_id, course_id),
         class_title,
         session_id,
         session_start.date() if session_start else None,
         session_start,
-        STATUS_NAMES[status.code],
+        F2F_STATUS_NAMES[status.code],
         status.local_time,
     )
 
@@ -414,19 +392,7 @@ def _one_day(day: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def test_the_build_ran_every_unit_and_data_test(first_build: FirstBuild) -> None:
-    by_kind: dict[str, list[str]] = {}
-    for result in first_build.results:
-        kind = result["unique_id"].split(".")[0]
-        by_kind.setdefault(kind, []).append(result["status"])
-    assert set(by_kind["unit_test"]) == {"pass"}
-    assert set(by_kind["test"]) == {"pass"}
-    assert set(by_kind["model"]) == {"success"}
-    f2f_unit_tests = [
-        r
-        for r in first_build.results
-        if r["unique_id"].startswith("unit_test.") and "f2f" in r["unique_id"]
-    ]
-    assert len(f2f_unit_tests) >= 11
+    assert len(assert_build_passed(first_build.results, "f2f")) >= 11
 
 
 def test_first_build_of_a_window_sends_each_signup_with_its_last_status_of_each_day(
@@ -513,7 +479,7 @@ def test_the_mart_has_the_canonical_f2f_columns(
     )["models"][0]["columns"]
     status = next(column for column in documented if column["name"] == "status")
     accepted = next(t for t in status["data_tests"] if isinstance(t, dict))["accepted_values"]
-    assert accepted["arguments"]["values"] == list(STATUS_NAMES.values())
+    assert accepted["arguments"]["values"] == list(F2F_STATUS_NAMES.values())
 
 
 def test_the_day_filter_can_use_an_index_on_timecreated(

@@ -21,11 +21,21 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import QUIZ
-from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from synthetic_moodle import insert_rows
-from tests.dbt_people import COURSES, USERS, Site, local_epoch, user_row
-from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
+from tests.dbt_people import (
+    COURSES,
+    USERS,
+    Site,
+    create_site_with_people,
+    identity_values,
+    local_epoch,
+)
+from tests.dbt_support import (
+    assert_build_passed,
+    assert_mart_columns_are_canonical_and_documented,
+    run_dbt,
+)
 
 MART = "marts.quiz_attempts"
 # The quiz mart and everything it reads (with their unit and data tests), not the other feeds.
@@ -222,17 +232,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
             ) -> None:
                 insert_rows(conn, source.moodle_schema, table, rows, prefix=source.table_prefix)
 
-            create_moodle_tables(
-                conn, source.moodle_schema, site.release, prefix=source.table_prefix
-            )
-            insert("user", [user_row(*user) for user in USERS])
-            insert(
-                "course",
-                [
-                    {"id": i, "format": f, "fullname": n, "shortname": f"C{i}"}
-                    for i, f, n in COURSES
-                ],
-            )
+            create_site_with_people(conn, site)
             insert(
                 "quiz",
                 [
@@ -314,20 +314,10 @@ def expected_row(attempt: Attempt, report_date: dt.date) -> tuple[Any, ...] | No
     def local(epoch: int) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(epoch, timezone).replace(tzinfo=None) if epoch else None
 
-    user = user_row(*users[attempt.user])
-    _, _, course_name = courses[quiz.course]
     return (
         attempt.client,
         report_date,
-        attempt.user,
-        username,
-        user["idnumber"],
-        user["email"],
-        user["firstname"],
-        user["lastname"],
-        quiz.course,
-        f"C{quiz.course}",
-        course_name,
+        *identity_values(attempt.user, quiz.course),
         quiz.id,
         quiz.name,
         attempt.attempt,
@@ -420,21 +410,7 @@ def test_first_build_of_a_window_has_the_attempts_finished_on_its_local_days(
 
 
 def test_the_build_ran_every_quiz_unit_and_data_test(first_build: dict[str, Any]) -> None:
-    results = first_build["results"]
-
-    by_kind: dict[str, list[str]] = {}
-    for result in results:
-        kind = result["unique_id"].split(".")[0]
-        by_kind.setdefault(kind, []).append(result["status"])
-    assert set(by_kind["unit_test"]) == {"pass"}
-    assert set(by_kind["test"]) == {"pass"}
-    assert set(by_kind["model"]) == {"success"}
-    quiz_unit_tests = [
-        r["unique_id"]
-        for r in results
-        if r["unique_id"].startswith("unit_test.") and "quiz" in r["unique_id"]
-    ]
-    assert len(quiz_unit_tests) == 10
+    assert len(assert_build_passed(first_build["results"], "quiz")) == 10
 
 
 def test_the_mart_has_the_canonical_quiz_columns(

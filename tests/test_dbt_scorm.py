@@ -23,11 +23,20 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import SCORM
-from orchestration.moodle.schema import create_moodle_tables
 from orchestration.moodle.union_views import MoodleSource, create_union_views
-from synthetic_moodle import insert_rows
-from tests.dbt_people import COURSES, USERS, Site, user_row
-from tests.dbt_support import assert_mart_columns_are_canonical_and_documented, run_dbt
+from tests.dbt_people import (
+    COURSES,
+    USERS,
+    Site,
+    create_site_with_people,
+    identity_values,
+    insert_site_rows,
+)
+from tests.dbt_support import (
+    assert_build_passed,
+    assert_mart_columns_are_canonical_and_documented,
+    run_dbt,
+)
 
 MART = "marts.scorm_sco_attempts"
 # The SCORM mart and everything it reads (with their unit and data tests), not the other feeds.
@@ -160,10 +169,6 @@ def _table(site: Site, table: str) -> str:
     return f"{site.source.moodle_schema}.{site.source.table_prefix}{table}"
 
 
-def _insert(conn: psycopg.Connection, site: Site, table: str, rows: list[dict[str, Any]]) -> None:
-    insert_rows(conn, site.source.moodle_schema, table, rows, prefix=site.source.table_prefix)
-
-
 def _insert_tracking(conn: psycopg.Connection, site: Site, tracks: list[Track]) -> None:
     """The same tracking rows in the site's own design, as Moodle would have written them."""
     if site is LEGACY:
@@ -179,14 +184,16 @@ def _insert_tracking(conn: psycopg.Connection, site: Site, tracks: list[Track]) 
             }
             for t in tracks
         ]
-        _insert(conn, site, "scorm_scoes_track", rows)
+        insert_site_rows(conn, site, "scorm_scoes_track", rows)
         return
     names = EARLIER_ELEMENTS + sorted({t.element for t in tracks}, reverse=True)
     element_ids = {name: 40 + i for i, name in enumerate(names)}
     attempts = sorted({(t.user, t.scorm, t.attempt) for t in tracks}, reverse=True)
     attempt_ids = {key: 700 + i for i, key in enumerate(attempts)}
-    _insert(conn, site, "scorm_element", [{"id": i, "element": n} for n, i in element_ids.items()])
-    _insert(
+    insert_site_rows(
+        conn, site, "scorm_element", [{"id": i, "element": n} for n, i in element_ids.items()]
+    )
+    insert_site_rows(
         conn,
         site,
         "scorm_attempt",
@@ -205,7 +212,7 @@ def _insert_tracking(conn: psycopg.Connection, site: Site, tracks: list[Track]) 
         }
         for t in tracks
     ]
-    _insert(conn, site, "scorm_scoes_value", values)
+    insert_site_rows(conn, site, "scorm_scoes_value", values)
 
 
 def _update_track(conn: psycopg.Connection, site: Site, track: Track) -> None:
@@ -245,28 +252,15 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     )
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         for site in SITES:
-            source = site.source
-            create_moodle_tables(
-                conn, source.moodle_schema, site.release, prefix=source.table_prefix
-            )
-            _insert(conn, site, "user", [user_row(*user) for user in USERS])
-            _insert(
-                conn,
-                site,
-                "course",
-                [
-                    {"id": i, "format": f, "fullname": n, "shortname": f"C{i}"}
-                    for i, f, n in COURSES
-                ],
-            )
-            _insert(
+            create_site_with_people(conn, site)
+            insert_site_rows(
                 conn,
                 site,
                 "modules",
                 [{"id": QUIZ_MODULE_ID, "name": "quiz"}, {"id": SCORM_MODULE_ID, "name": "scorm"}],
             )
-            _insert(conn, site, "course_modules", course_modules)
-            _insert(
+            insert_site_rows(conn, site, "course_modules", course_modules)
+            insert_site_rows(
                 conn,
                 site,
                 "scorm",
@@ -275,7 +269,7 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                     for s in SCORMS.values()
                 ],
             )
-            _insert(
+            insert_site_rows(
                 conn,
                 site,
                 "scorm_scoes",
@@ -319,7 +313,7 @@ def expected_rows(tracks: list[Track], first: dt.date, end: dt.date) -> list[tup
     for (user_id, scorm_id, sco_id, attempt), its_tracks in sco_attempts.items():
         _, username, deleted, _ = users[user_id]
         scorm, sco = SCORMS[scorm_id], SCOES[sco_id]
-        _, course_format, course_name = courses[scorm.course]
+        _, course_format, _ = courses[scorm.course]
         if sco.type != "sco" or scorm.being_deleted or course_format == "site":
             continue
         if deleted or username == "guest":
@@ -337,21 +331,12 @@ def expected_rows(tracks: list[Track], first: dt.date, end: dt.date) -> list[tup
         local = dt.datetime.fromtimestamp(max(t.epoch for t in its_tracks), ZoneInfo(LONDON))
         if not first <= local.date() < end:
             continue
-        user = user_row(*users[user_id])
         for site in SITES:
             rows.append(
                 (
                     site.source.client_id,
                     local.date(),
-                    user_id,
-                    username,
-                    user["idnumber"],
-                    user["email"],
-                    user["firstname"],
-                    user["lastname"],
-                    scorm.course,
-                    f"C{scorm.course}",
-                    course_name,
+                    *identity_values(user_id, scorm.course),
                     scorm_id,
                     scorm.name,
                     sco_id,
@@ -467,17 +452,7 @@ def test_both_tracking_designs_give_the_same_rows(
 
 
 def test_the_build_ran_every_scorm_unit_and_data_test(day_by_day: dict[str, Any]) -> None:
-    by_kind: dict[str, list[str]] = {}
-    scorm_unit_tests = []
-    for result in day_by_day["results"]:
-        kind = result["unique_id"].split(".")[0]
-        by_kind.setdefault(kind, []).append(result["status"])
-        if kind == "unit_test" and "scorm" in result["unique_id"]:
-            scorm_unit_tests.append(result["unique_id"])
-    assert set(by_kind["unit_test"]) == {"pass"}
-    assert set(by_kind["test"]) == {"pass"}
-    assert set(by_kind["model"]) == {"success"}
-    assert len(scorm_unit_tests) >= 13
+    assert len(assert_build_passed(day_by_day["results"], "scorm")) >= 13
 
 
 def test_the_mart_has_the_canonical_scorm_columns(

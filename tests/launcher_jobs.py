@@ -20,3 +20,19 @@ def write_marker(context: dg.OpExecutionContext) -> None:
 @dg.job(executor_def=dg.in_process_executor)
 def marker_job() -> None:
     write_marker()
+
+
+@dg.op(pool="dbt_marts", config_schema={"log": str})
+def pooled_step(context: dg.OpExecutionContext) -> None:
+    """Appends its start and end times to the log file, 1.5 s apart."""
+    with open(context.op_config["log"], "a") as log:
+        log.write(f"start {time.time()}\n")
+    time.sleep(1.5)
+    with open(context.op_config["log"], "a") as log:
+        log.write(f"end {time.time()}\n")
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def pooled_job() -> None:
+    """Like the marts job: one process, a step in the pool `dbt_marts`."""
+    pooled_step()

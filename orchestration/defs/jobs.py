@@ -32,9 +32,15 @@ MARTS_RUN_TAG = "ods/marts_run"
 
 
 def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """Its three steps (union views, dbt views, marts) run one after another in the run's own
+    process (the in-process executor): each is a SQL statement or a dbt subprocess, and a process
+    of its own per step cost 5-10 s of start-up each, a third of a zone's marts run (measured:
+    benchmarks/nightly_at_scale.py). The pool `dbt_marts` still holds: Dagster's in-process
+    executor claims its steps' pool slots too."""
     return dg.define_asset_job(
         DAILY_MARTS_JOB,
         selection=dg.AssetSelection.assets(*assets),
+        executor_def=dg.in_process_executor,
         description=(
             "Refresh the Moodle union views and views, then build the feed marts for a day "
             f"(or a range of days in one run): for one time zone's clients with the tag "
@@ -52,6 +58,7 @@ def views_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinit
     return dg.define_asset_job(
         VIEWS_JOB,
         selection=dg.AssetSelection.assets(*assets),
+        executor_def=dg.in_process_executor,
         description=(
             "Recreate the Moodle union views and the dbt staging and intermediate views over the "
             "replicas (idempotent): after a replica reload dropped them, or to check a new client."

@@ -6,7 +6,7 @@ import base64
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,17 @@ from typing import Any
 import dagster as dg
 import paramiko
 import psycopg
+import pytest
 import yaml
 from day_bounds import local_date_of
 from psycopg import sql
 
+from ods_local.postgres import LocalPostgres
 from ods_local.sftp_server import LocalSftpServer
+from orchestration.delivery import ledger
 from orchestration.delivery.keys import generate_key_pair
+from orchestration.delivery.sftp import SftpTarget
+from synthetic_moodle import SiteSpec, generate_site
 
 
 def add_sftp_account(server: LocalSftpServer, keys: Path, username: str) -> Path:
@@ -31,11 +36,74 @@ def add_sftp_account(server: LocalSftpServer, keys: Path, username: str) -> Path
     return private
 
 
+def start_sftp_server(
+    tmp: Path, usernames: Iterable[str]
+) -> tuple[LocalSftpServer, dict[str, Path]]:
+    """A local SFTP server under `tmp` (its host key kept there, so a restart keeps it), started,
+    with an account (add_sftp_account) per username; returns it and each account's key path."""
+    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
+    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in usernames}
+    server.start()
+    return server, keys
+
+
+def generate_sites(pg: LocalPostgres, specs: Iterable[SiteSpec]) -> None:
+    """Each synthetic Moodle site of `specs` in the warehouse `pg`."""
+    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+        for spec in specs:
+            generate_site(conn, spec)
+
+
+def delivery_to(target: SftpTarget, file_name: str, size: int, **fields: Any) -> ledger.Delivery:
+    """The ledger's record of `file_name`, `size` bytes, delivered to `target`'s folder; `fields`
+    give the rest (feed, activity_day, sha256, delivered_at, ...), made-up values otherwise."""
+    values: dict[str, Any] = {
+        "feed": "test",
+        "activity_day": "2026-01-01",
+        "sha256": "0" * 64,
+        "delivered_at": "2026-01-02T04:00:00.000000Z",
+        **fields,
+    }
+    return ledger.Delivery(
+        client_id=target.client_id,
+        file_name=file_name,
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        directory=target.directory,
+        bytes=size,
+        **values,
+    )
+
+
 def write_clients_file(path: Path, clients: dict[str, Any], **top: Any) -> Path:
     path.write_text(
         yaml.safe_dump({"timezone": "Europe/London", **top, "clients": clients}, sort_keys=False)
     )
     return path
+
+
+UNREACHED_HOST_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+)
+
+
+def acme_entry(**extra: Any) -> dict[str, Any]:
+    """acme's entry in a clients file: one Completion feed, on an SFTP server no test reaches
+    (a key from an unset variable) unless `extra` gives its own `sftp`; for tests that load the
+    clients file but deliver nothing."""
+    return {
+        "name": "Acme",
+        "moodle_schema": "moodle_acme",
+        "feeds": {"completion": {}},
+        "sftp": {
+            "host": "sftp.example.org",
+            "username": "acme",
+            "private_key_env": "ODS_TEST_UNUSED_KEY",
+            "host_key": UNREACHED_HOST_KEY,
+        },
+        **extra,
+    }
 
 
 def client_entry(
@@ -55,6 +123,34 @@ def client_entry(
         },
         **extra,
     }
+
+
+def site_clients(
+    sites: dict[str, SiteSpec], server: LocalSftpServer, keys: dict[str, Path], **extra: Any
+) -> dict[str, Any]:
+    """A client entry (client_entry) per generated site, keyed by client id, reading the site's
+    schema and table prefix; `extra` settings go into every entry."""
+    return {
+        client_id: client_entry(
+            spec.schema, server, client_id, keys[client_id], table_prefix=spec.prefix, **extra
+        )
+        for client_id, spec in sites.items()
+    }
+
+
+@contextmanager
+def ods_environment(
+    pg: LocalPostgres, clients_file: Path, **variables: str
+) -> Iterator[pytest.MonkeyPatch]:
+    """For the block, the environment the code location loads with: the warehouse's PG*, the
+    clients file and any other `variables` (DAGSTER_HOME, ODS_HOME, ...)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in pg.libpq_env().items():
+            env.setenv(name, value)
+        env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        for name, value in variables.items():
+            env.setenv(name, value)
+        yield env
 
 
 def _rows(conn: psycopg.Connection, schema: str, table: str, columns: str) -> list[tuple]:

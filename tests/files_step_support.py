@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ ROWS = {
 }
 
 
-def fill_completion_mart(pg: Any) -> None:
+def create_completion_mart(pg: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+    """marts.course_completions with `rows`: client_id, report_date, the nine learner and course
+    columns, completion_date, completed_at (the mart's columns the files step reads, without the
+    change bookkeeping)."""
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
         conn.execute("create schema marts")
         conn.execute(
@@ -47,10 +51,20 @@ def fill_completion_mart(pg: Any) -> None:
                 completed_at timestamp)"""
         )
         with conn.cursor().copy("copy marts.course_completions from stdin") as copy:
-            for day, rows in ROWS.items():
-                for row in rows:
-                    at = dt.datetime.combine(day, dt.time(9))
-                    copy.write_row(("acme", day, *row, day, at))
+            for row in rows:
+                copy.write_row(row)
+
+
+def fill_completion_mart(pg: Any) -> None:
+    """The mart with acme's ROWS, each completed at 09:00 on its day."""
+    create_completion_mart(
+        pg,
+        [
+            ("acme", day, *row, day, dt.datetime.combine(day, dt.time(9)))
+            for day, rows in ROWS.items()
+            for row in rows
+        ],
+    )
 
 
 def files_asset(clients_file: Path) -> dg.AssetsDefinition:

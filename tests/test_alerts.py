@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import psycopg
 import pytest
 from dagster._core.storage.tags import MAX_RETRIES_TAG, WILL_RETRY_TAG
 
@@ -35,11 +34,13 @@ from orchestration.defs.alerts import DEADLINE_SENSOR, DELIVERY_FAILURE_SENSOR, 
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB, DEADLINE_JOB
 from orchestration.defs.schedules import deadline_schedule_name, marts_schedule_name
-from synthetic_moodle import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec
 from tests.alert_support import WebhookReceiver, sensor_tick
 from tests.e2e_support import (
+    acme_entry,
     add_sftp_account,
     client_entry,
+    generate_sites,
     run_requested,
     sensor_requests,
     write_clients_file,
@@ -88,9 +89,7 @@ SITES = {
 @pytest.fixture(scope="module")
 def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("alerts")
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
-        for spec in SITES.values():
-            generate_site(conn, spec)
+    generate_sites(module_pg, SITES.values())
     server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
     keys = {name: add_sftp_account(server, tmp / "keys", name) for name in ("acme", "initech")}
     (server.add_user("globex", password=SERVER_PASSWORD) / "outbound").mkdir()
@@ -377,18 +376,7 @@ def test_a_broken_webhook_fails_the_tick_with_the_reason_and_the_email_still_goe
 
 def test_alert_contacts_are_plain_addresses_named_with_the_client_and_key(tmp_path):
     clients = {
-        "acme": {
-            "name": "Acme",
-            "moodle_schema": "moodle_acme",
-            "feeds": {"completion": {}},
-            "sftp": {
-                "host": "sftp.example.org",
-                "username": "acme",
-                "private_key_env": "ACME_KEY",
-                "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOM0Ckey",
-            },
-            "alerts": {"email": ["ops@acme.example", "Acme IT <it@acme.example>"]},
-        }
+        "acme": acme_entry(alerts={"email": ["ops@acme.example", "Acme IT <it@acme.example>"]})
     }
     path = write_clients_file(tmp_path / "clients.yaml", clients)
     with pytest.raises(ConfigError) as refused:

@@ -14,6 +14,8 @@ from orchestration.clients.config import ClientConfig
 from orchestration.export.csv_stream import record_ends
 from orchestration.export.feed_file import export_feed_file
 from orchestration.feeds import COMPLETION
+from tests.e2e_support import acme_entry
+from tests.files_step_support import create_completion_mart
 
 DAY = dt.date(2026, 11, 27)
 
@@ -63,36 +65,15 @@ ROWS = [
 
 
 def _client(**overrides: object) -> ClientConfig:
-    settings = {
-        "name": "Acme",
-        "moodle_schema": "moodle_acme",
-        "feeds": {"completion": {}},
-        "sftp": {
-            "host": "127.0.0.1",
-            "username": "acme",
-            "private_key_env": "ACME_KEY",
-            "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA",
-        },
-        **overrides,
-    }
+    settings = acme_entry(**overrides)
     return ClientConfig.model_validate(settings)
 
 
 @pytest.fixture(scope="module")
 def mart(module_pg):
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
-        conn.execute("create schema marts")
-        conn.execute(
-            """create table marts.course_completions (
-                client_id text, report_date date, user_id bigint, username text, idnumber text,
-                email text, firstname text, lastname text, course_id bigint,
-                course_shortname text, course_name text, completion_date date,
-                completed_at timestamp)"""
-        )
-        with conn.cursor().copy("copy marts.course_completions from stdin") as copy:
-            for row in ROWS:
-                copy.write_row(("acme", DAY, *row))
-            copy.write_row(("globex", DAY, *ROWS[0]))
+    create_completion_mart(
+        module_pg, [*(("acme", DAY, *row) for row in ROWS), ("globex", DAY, *ROWS[0])]
+    )
     return module_pg
 
 

@@ -41,7 +41,8 @@ from orchestration.export.archive import ArchivedFile
 from orchestration.export.feed_file import export_feed_file
 from orchestration.export.strict_csv import CsvContract, MalformedCsv, read_back
 from orchestration.feeds import COMPLETION, SCORM
-from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
+from tests.e2e_support import acme_entry, add_sftp_account, client_entry, write_clients_file
+from tests.files_step_support import create_completion_mart
 
 DAY = dt.date(2026, 11, 27)
 CRLF = CsvContract(line_ending=b"\r\n", byte_order_mark=False)
@@ -150,36 +151,19 @@ def test_a_bom_file_reads_with_the_bom_contract(tmp_path):
 
 
 def _clients(path: Path, **acme: Any) -> Path:
-    entry = {
-        "name": "Acme",
-        "moodle_schema": "moodle_acme",
-        "feeds": {"completion": {}},
-        "sftp": {
-            "host": "127.0.0.1",
-            "username": "acme",
-            "private_key_env": "ACME_KEY",
-            "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA",
-        },
-        **acme,
-    }
-    return write_clients_file(path, {"acme": entry})
+    return write_clients_file(path, {"acme": acme_entry(**acme)})
 
 
 def _fill_mart(pg) -> None:
-    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
-        conn.execute("create schema marts")
-        conn.execute(
-            """create table marts.course_completions (
-                client_id text, report_date date, user_id bigint, username text, idnumber text,
-                email text, firstname text, lastname text, course_id bigint,
-                course_shortname text, course_name text, completion_date date,
-                completed_at timestamp)"""
-        )
-        with conn.cursor().copy("copy marts.course_completions from stdin") as copy:
-            for row in ROWS:
-                copy.write_row(("acme", DAY, *row, DAY, dt.datetime(2026, 11, 27, 9)))
-            copy.write_row(("globex", DAY, *ROWS[0], DAY, dt.datetime(2026, 11, 27, 9)))
-            copy.write_row(("acme", DAY - dt.timedelta(days=1), *ROWS[0], DAY, None))
+    nine = dt.datetime(2026, 11, 27, 9)
+    create_completion_mart(
+        pg,
+        [
+            *(("acme", DAY, *row, DAY, nine) for row in ROWS),
+            ("globex", DAY, *ROWS[0], DAY, nine),
+            ("acme", DAY - dt.timedelta(days=1), *ROWS[0], DAY, None),
+        ],
+    )
 
 
 @pytest.fixture(scope="module")

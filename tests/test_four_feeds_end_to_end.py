@@ -40,12 +40,13 @@ from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.feeds import FEEDS as FEED_CATALOG
 from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
-    add_sftp_account,
-    client_entry,
+    ods_environment,
     parse_csv,
     run_requested,
     sensor_requests,
     sftp_session,
+    site_clients,
+    start_sftp_server,
     write_clients_file,
 )
 from tests.expected_feeds import EXPECTED, SCORM_RECORDS, expected_scorm
@@ -186,27 +187,14 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             generate_site(conn, spec)
             _mark_being_deleted(conn, spec)
         deleted_activity = _activity_in_days(conn, SITES["acme"])
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in SITES}
-    server.start()
+    server, keys = start_sftp_server(tmp, SITES)
     try:
-        clients = {
-            client_id: client_entry(
-                spec.schema,
-                server,
-                client_id,
-                keys[client_id],
-                table_prefix=spec.prefix,
-                feeds=FEED_SETTINGS[client_id],
-            )
-            for client_id, spec in SITES.items()
-        }
+        clients = site_clients(SITES, server, keys)
+        for client_id, feeds in FEED_SETTINGS.items():
+            clients[client_id]["feeds"] = feeds
         archive = tmp / "archive"
         clients_file = write_clients_file(tmp / "clients.yaml", clients, archive_dir=str(archive))
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in module_pg.libpq_env().items():
-                env.setenv(name, value)
-            env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        with ods_environment(module_pg, clients_file):
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
             marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(

@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
 
 from ods_local.demo import generate_demo_sites
 from ods_local.postgres import LocalPostgres
@@ -22,6 +21,7 @@ from synthetic_moodle import (
     UnmarkedSchemaError,
     generate_site,
 )
+from tests.e2e_support import acme_entry, write_clients_file
 
 DAY = dt.date(2026, 11, 27)
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -132,24 +132,8 @@ def test_demo_sites_check_every_schema_before_dropping_any(conn):
 @pytest.fixture
 def ods_env(pg: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalPostgres:
     """PG* at the test server (not an embedded server of ODS_HOME) and a one-client file."""
-    clients = {
-        "timezone": "Europe/London",
-        "clients": {
-            "acme": {
-                "name": "Acme",
-                "moodle_schema": "moodle_acme",
-                "feeds": {"completion": {}},
-                "sftp": {
-                    "host": "sftp.example.org",
-                    "username": "acme",
-                    "private_key_env": "UNUSED_KEY",
-                    "host_key": HOST_KEY,
-                },
-            }
-        },
-    }
-    (tmp_path / "clients.yaml").write_text(yaml.safe_dump(clients))
-    monkeypatch.setenv("ODS_CLIENTS_FILE", str(tmp_path / "clients.yaml"))
+    clients_file = write_clients_file(tmp_path / "clients.yaml", {"acme": acme_entry()})
+    monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients_file))
     monkeypatch.setenv("ODS_HOME", str(tmp_path / "ods"))
     for name, value in pg.libpq_env().items():
         monkeypatch.setenv(name, value)

@@ -6,10 +6,10 @@ import socket
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ods_local import services
 from orchestration.clients import load_clients
+from tests.e2e_support import acme_entry, write_clients_file
 
 
 def _free_port() -> int:
@@ -23,26 +23,15 @@ def local_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     port = _free_port()  # set in the clients file only
     monkeypatch.delenv("ODS_SFTP_PORT", raising=False)
     home = tmp_path / "home"
-    clients = {
-        "timezone": "Europe/London",
-        "clients": {
-            "acme": {
-                "name": "Acme",
-                "moodle_schema": "moodle_acme",
-                "feeds": {"completion": {}},
-                "sftp": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "username": "acme",
-                    "directory": "/outbound",
-                    "private_key_path": str(home / "sftp/client_keys/acme"),
-                    "host_key_file": str(home / "sftp/ssh_host_ed25519_key.pub"),
-                },
-            }
-        },
+    sftp = {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "acme",
+        "directory": "/outbound",
+        "private_key_path": str(home / "sftp/client_keys/acme"),
+        "host_key_file": str(home / "sftp/ssh_host_ed25519_key.pub"),
     }
-    path = tmp_path / "clients.yaml"
-    path.write_text(yaml.safe_dump(clients))
+    path = write_clients_file(tmp_path / "clients.yaml", {"acme": acme_entry(sftp=sftp)})
     # The key files do not exist yet: `ods up` creates them (as services.up does below).
     yield home, load_clients(path, require_files=False), port
     services.down(home)

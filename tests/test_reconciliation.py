@@ -41,7 +41,7 @@ from orchestration.delivery import ledger
 from orchestration.delivery.reconcile import FileStatus, FolderReport, ReconciliationError
 from orchestration.delivery.retention import prune_remote
 from orchestration.delivery.sftp import SftpTarget, open_sftp
-from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
+from tests.e2e_support import add_sftp_account, client_entry, delivery_to, write_clients_file
 
 LONDON = ZoneInfo("Europe/London")
 # A look at 05:30 London on 2026-12-26; retention_days 28, so a file dated 2026-11-28 is kept
@@ -122,16 +122,12 @@ def deliver(
         receipt = session.deliver(local, name)
     ledger.record(
         site.archive,
-        ledger.Delivery(
-            client_id=client_id,
+        delivery_to(
+            target,
+            name,
+            receipt.bytes,
             feed=feed,
             activity_day="2026-12-01",
-            file_name=name,
-            host=target.host,
-            port=target.port,
-            username=target.username,
-            directory=target.directory,
-            bytes=receipt.bytes,
             sha256=receipt.sha256,
             delivered_at=dt.datetime.now(dt.UTC).isoformat(),
         ),

@@ -12,7 +12,6 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-import yaml
 from dagster._core.remote_representation.external_data import (
     RepositorySnap,
     ResourceConfigEnvVarSnap,
@@ -24,6 +23,7 @@ from orchestration import warehouse
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.resources import WarehouseResource
 from synthetic_moodle import MIN_LEARNERS, SiteSpec, generate_site
+from tests.e2e_support import acme_entry, write_clients_file
 
 DAY = dt.date(2026, 11, 27)
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -40,25 +40,9 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture
 def clients_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """One client on a server that is never contacted (no file is delivered here)."""
-    clients = {
-        "timezone": "Europe/London",
-        "archive_dir": str(tmp_path / "archive"),
-        "clients": {
-            "acme": {
-                "name": "Acme",
-                "moodle_schema": "moodle_acme",
-                "feeds": {"completion": {}},
-                "sftp": {
-                    "host": "sftp.example.org",
-                    "username": "acme",
-                    "private_key_env": "ODS_TEST_UNUSED_KEY",
-                    "host_key": HOST_KEY,
-                },
-            }
-        },
-    }
-    path = tmp_path / "clients.yaml"
-    path.write_text(yaml.safe_dump(clients))
+    path = write_clients_file(
+        tmp_path / "clients.yaml", {"acme": acme_entry()}, archive_dir=str(tmp_path / "archive")
+    )
     monkeypatch.setenv("ODS_CLIENTS_FILE", str(path))
     monkeypatch.delenv("ODS_DEPLOYMENT", raising=False)
     return path

@@ -28,6 +28,7 @@ from orchestration.delivery.retention import (
 from orchestration.delivery.sftp import HostKeyMismatch, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import temporary_name
 from orchestration.feeds import FEEDS
+from tests.e2e_support import delivery_to
 
 TODAY = dt.date(2026, 12, 26)
 # 28 days before 2026-12-26 is 2026-11-28: that file is kept, 2026-11-27 is the newest removed.
@@ -236,19 +237,7 @@ def _record(
     """Record each named file in `folder` in the ledger as delivered by us to `target`'s folder,
     at the size it has now (or as `changes` say)."""
     for name in names:
-        delivery = ledger.Delivery(
-            client_id=target.client_id,
-            feed="test",
-            activity_day="2026-01-01",
-            file_name=name,
-            host=target.host,
-            port=target.port,
-            username=target.username,
-            directory=target.directory,
-            bytes=(folder / name).stat().st_size,
-            sha256="0" * 64,
-            delivered_at="2026-01-02T04:00:00.000000Z",
-        )
+        delivery = delivery_to(target, name, (folder / name).stat().st_size)
         ledger.record(archive, replace(delivery, **changes))  # type: ignore[arg-type]
 
 

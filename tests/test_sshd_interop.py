@@ -25,6 +25,7 @@ from orchestration.delivery.sftp import (
     open_sftp,
 )
 from orchestration.delivery.temporary_names import temporary_name
+from tests.e2e_support import delivery_to
 from tests.sshd_support import OpenSshServer, skip_reason, start_sshd
 
 _SKIP_REASON = skip_reason()
@@ -140,22 +141,7 @@ def test_openssh_refuses_a_key_not_authorized_for_the_user(
 
 
 def _record(archive: Path, target: SftpTarget, name: str, size: int) -> None:
-    ledger.record(
-        archive,
-        ledger.Delivery(
-            client_id=target.client_id,
-            feed="completion",
-            activity_day="2026-01-01",
-            file_name=name,
-            host=target.host,
-            port=target.port,
-            username=target.username,
-            directory=target.directory,
-            bytes=size,
-            sha256="0" * 64,
-            delivered_at="2026-01-02T04:00:00.000000Z",
-        ),
-    )
+    ledger.record(archive, delivery_to(target, name, size, feed="completion"))
 
 
 def test_retention_over_openssh_removes_only_our_expired_feed_files_after_delivery(

@@ -27,11 +27,14 @@ $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
 demo: install $(MANIFEST)
 	$(BIN)/ods demo $(DEMO_ARGS)
 
-# One worker per core, each with its own embedded PostgreSQL; a test module stays on one worker
-# (its module fixtures build a site once), slowest modules first (tests/conftest.py).
-# PYTEST_ARGS adds options: make test PYTEST_ARGS="-k f2f".
+# Three workers on this 2-core machine, each with its own embedded PostgreSQL: the suite waits on
+# daemons, servers and subprocesses more than it computes (with one worker per core it kept 1.3
+# cores busy). A test module stays on one worker (its module fixtures build a site once), slowest
+# modules first (tests/conftest.py); the 30 slowest steps are listed at the end.
+# PYTEST_ARGS adds options: make test PYTEST_ARGS="-k f2f"; TEST_WORKERS=2 make test.
+TEST_WORKERS ?= 3
 test: install $(MANIFEST)
-	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 # The Dagster UI on the local data: make ui [UI_PORT=3001] (or env ODS_UI_PORT; default 3000).
 # `ods ui` starts the local services, sets DAGSTER_HOME to $ODS_HOME/dagster (.ods/dagster) unless

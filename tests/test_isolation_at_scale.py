@@ -19,18 +19,18 @@ import dagster as dg
 import psycopg
 import pytest
 
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.delivery.keys import generate_key_pair
 from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
-    add_sftp_account,
     client_entry,
     expected_completions,
+    ods_environment,
     parse_csv,
     run_requested,
     sensor_requests,
+    start_sftp_server,
     write_clients_file,
 )
 
@@ -65,9 +65,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                     days=2,
                 ),
             )
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    keys = {c: add_sftp_account(server, tmp / "keys", c) for c in CLIENTS}
-    server.start()
+    server, keys = start_sftp_server(tmp, CLIENTS)
     try:
         clients = {
             c: client_entry(f"moodle_{c}", server, c, keys[c], feeds={feed: {} for feed in FEEDS})
@@ -86,10 +84,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
             delivery_retries=1,
             delivery_retry_delay_seconds=0.1,
         )
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in module_pg.libpq_env().items():
-                env.setenv(name, value)
-            env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        with ods_environment(module_pg, clients_file):
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
             marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(

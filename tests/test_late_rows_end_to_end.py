@@ -17,17 +17,17 @@ import psycopg
 import pytest
 from day_bounds import day_epoch_bounds
 
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from synthetic_moodle import SiteSpec, generate_site, insert_rows
 from tests.e2e_support import (
-    add_sftp_account,
     client_entry,
     download,
     expected_completions,
     list_remote,
+    ods_environment,
     parse_csv,
+    start_sftp_server,
     write_clients_file,
 )
 
@@ -54,17 +54,13 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("late")
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         generate_site(conn, SPEC)
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    key = add_sftp_account(server, tmp / "keys", "late")
-    server.start()
+    server, keys = start_sftp_server(tmp, ["late"])
+    key = keys["late"]
     clients = {"late": client_entry("moodle_late", server, "late", key)}
     clients_file = write_clients_file(
         tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
     )
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in module_pg.libpq_env().items():
-            env.setenv(name, value)
-        env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+    with ods_environment(module_pg, clients_file):
         yield {
             "defs": build_definitions(),
             "instance": dg.DagsterInstance.ephemeral(),

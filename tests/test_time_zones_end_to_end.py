@@ -25,17 +25,17 @@ import dagster as dg
 import psycopg
 import pytest
 
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.schedules import marts_schedule_name
 from orchestration.feeds import FEEDS as CATALOG
 from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
-    add_sftp_account,
-    client_entry,
+    ods_environment,
     parse_csv,
     run_requested,
     sensor_requests,
+    site_clients,
+    start_sftp_server,
     write_clients_file,
 )
 from tests.expected_feeds import EXPECTED, expected_scorm
@@ -106,29 +106,16 @@ def zones_night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         for client_id in CLIENTS:
             generate_site(conn, _spec(client_id))
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in CLIENTS}
-    server.start()
+    server, keys = start_sftp_server(tmp, CLIENTS)
     try:
-        clients = {
-            client_id: client_entry(
-                f"moodle_{client_id}",
-                server,
-                client_id,
-                keys[client_id],
-                table_prefix=CLIENTS[client_id][3],
-                timezone=CLIENTS[client_id][0],
-                feeds={feed: {} for feed in FEEDS},
-            )
-            for client_id in CLIENTS
-        }
+        sites = {client_id: _spec(client_id) for client_id in CLIENTS}
+        clients = site_clients(sites, server, keys, feeds={feed: {} for feed in FEEDS})
+        for client_id, (zone, _, _, _) in CLIENTS.items():
+            clients[client_id]["timezone"] = zone
         clients_file = write_clients_file(
             tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
         )
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in module_pg.libpq_env().items():
-                env.setenv(name, value)
-            env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        with ods_environment(module_pg, clients_file):
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
             nights = {client_id: _night(defs, instance, client_id) for client_id in CLIENTS}

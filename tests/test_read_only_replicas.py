@@ -22,12 +22,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from synthetic_moodle import SiteSpec, generate_site
-from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
+from tests.e2e_support import (
+    ods_environment,
+    parse_csv,
+    site_clients,
+    start_sftp_server,
+    write_clients_file,
+)
 from tests.expected_feeds import EXPECTED, expected_scorm
 
 TZ = "Europe/London"
@@ -111,29 +116,14 @@ def nights(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         for spec in SITES.values():
             _grant_read_only(admin, role, spec.schema)
     reader = replace(module_pg, user=role)
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in SITES}
+    server, keys = start_sftp_server(tmp, SITES)
     folders = {name: server.root / name / "outbound" for name in SITES}
-    server.start()
-    clients = {
-        client_id: client_entry(
-            spec.schema,
-            server,
-            client_id,
-            keys[client_id],
-            table_prefix=spec.prefix,
-            feeds={feed: {} for feed in FEEDS},
-        )
-        for client_id, spec in SITES.items()
-    }
+    clients = site_clients(SITES, server, keys, feeds={feed: {} for feed in FEEDS})
     clients_file = write_clients_file(
         tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
     )
     try:
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in reader.libpq_env().items():
-                env.setenv(name, value)
-            env.setenv("ODS_CLIENTS_FILE", str(clients_file))
+        with ods_environment(reader, clients_file):
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
             state: dict[str, Any] = {

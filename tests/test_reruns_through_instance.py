@@ -31,15 +31,21 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 from dagster._daemon.types import DaemonHeartbeat
 
 from ods_local.postgres import LocalPostgres
-from ods_local.sftp_server import LocalSftpServer
 from orchestration import cli
 from orchestration.clients import load_clients
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, SFTP_HOST_TAG
 from orchestration.defs.reruns import STARTED_BY_TAG, build_marts, run_client_files
 from orchestration.feeds import FEEDS
-from synthetic_moodle import SiteSpec, generate_site
-from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
+from synthetic_moodle import SiteSpec
+from tests.e2e_support import (
+    client_entry,
+    generate_sites,
+    ods_environment,
+    parse_csv,
+    start_sftp_server,
+    write_clients_file,
+)
 
 ODS = Path(sys.executable).with_name("ods")
 DAY = dt.date(2026, 11, 20)
@@ -85,12 +91,8 @@ concurrency:
 @pytest.fixture(scope="module")
 def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("reruns")
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
-        for spec in SITES.values():
-            generate_site(conn, spec)
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    keys = {name: add_sftp_account(server, tmp / "keys", name) for name in CLIENTS}
-    server.start()
+    generate_sites(module_pg, SITES.values())
+    server, keys = start_sftp_server(tmp, CLIENTS)
     clients = {name: client_entry(SITES[name].schema, server, name, keys[name]) for name in CLIENTS}
     clients_file = write_clients_file(
         tmp / "clients.yaml", clients, archive_dir=str(tmp / "archive")
@@ -99,12 +101,10 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     (tmp / "dagster" / "dagster.yaml").write_text(
         DAGSTER_YAML.format(url=_instance_database(module_pg))
     )
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in module_pg.libpq_env().items():
-            env.setenv(name, value)
-        env.setenv("ODS_CLIENTS_FILE", str(clients_file))
-        env.setenv("DAGSTER_HOME", str(tmp / "dagster"))
-        env.setenv("ODS_HOME", str(tmp / "ods"))  # the commands' logs
+    # ODS_HOME: the commands' logs.
+    with ods_environment(
+        module_pg, clients_file, DAGSTER_HOME=str(tmp / "dagster"), ODS_HOME=str(tmp / "ods")
+    ):
         config = load_clients()
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:

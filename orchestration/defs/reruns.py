@@ -258,9 +258,8 @@ def submit_marts(
     return queue.submit(
         DAILY_MARTS_JOB,
         asset_selection=selection,
-        # Its three steps run one after the other (union views, views, marts): a process each,
-        # the job's default, would only add two code loads (~5 s each) to an operator's wait.
-        run_config={**run_config(log_level), "execution": {"config": {"in_process": {}}}},
+        # The job runs its steps in the run's own process (jobs.py): no executor config here.
+        run_config=run_config(log_level),
         tags=_marts_tags(first, last, by, clients),
     )
 

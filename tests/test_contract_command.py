@@ -31,7 +31,6 @@ import pytest
 import yaml
 
 from ods_local.contract_site import SCRATCH_PREFIX, site_spec
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.cli import main
 from orchestration.clients import ClientConfig
 from orchestration.defs.code_location import build_definitions
@@ -51,10 +50,11 @@ from orchestration.feeds import FEEDS
 from orchestration.paths import PROJECT_ROOT
 from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
-    add_sftp_account,
     client_entry,
+    ods_environment,
     parse_csv,
     sftp_session,
+    start_sftp_server,
     write_clients_file,
 )
 from tests.expected_feeds import EXPECTED
@@ -116,22 +116,19 @@ def night(module_pg, postgres_server, tmp_path_factory) -> Iterator[dict[str, An
     tmp = tmp_path_factory.mktemp("contract")
     with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
         generate_site(conn, ACME_SITE)
-    server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
-    key = add_sftp_account(server, tmp / "keys", "acme")
-    server.start()
+    server, keys = start_sftp_server(tmp, ["acme"])
+    key = keys["acme"]
     try:
         entry = client_entry("moodle_acme", server, "acme", key, feeds=ACME_FEEDS, **ACME_OPTIONS)
         archive = tmp / "archive"
         clients_file = write_clients_file(
             tmp / "clients.yaml", {"acme": entry}, archive_dir=str(archive)
         )
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in module_pg.libpq_env().items():
-                env.setenv(name, value)
-            env.setenv("ODS_CLIENTS_FILE", str(clients_file))
-            # ODS_HOME whose pgdata is the running test server: its embedded local PostgreSQL,
-            # where the synthetic path makes its scratch database (and logs go under it).
-            env.setenv("ODS_HOME", str(postgres_server.pgdata.parent))
+        # ODS_HOME whose pgdata is the running test server: its embedded local PostgreSQL,
+        # where the synthetic path makes its scratch database (and logs go under it).
+        with ods_environment(
+            module_pg, clients_file, ODS_HOME=str(postgres_server.pgdata.parent)
+        ) as env:
             defs = build_definitions()
             instance = dg.DagsterInstance.ephemeral()
             marts = defs.resolve_job_def(DAILY_MARTS_JOB).execute_in_process(

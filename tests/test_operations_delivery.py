@@ -41,14 +41,16 @@ from orchestration.defs.reruns import STARTED_BY_TAG
 from orchestration.delivery import ledger
 from orchestration.delivery.client_day_lock import one_delivery_at_a_time
 from orchestration.delivery.keys import generate_key_pair
-from synthetic_moodle import SiteSpec, generate_site
+from synthetic_moodle import SiteSpec
 from tests.e2e_support import (
     add_sftp_account,
-    client_entry,
     expected_completions,
+    generate_sites,
+    ods_environment,
     parse_csv,
     run_requested,
     sensor_requests,
+    site_clients,
     write_clients_file,
 )
 
@@ -111,9 +113,7 @@ RETRIES = 2
 @pytest.fixture(scope="module")
 def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("operations")
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
-        for spec in SITES.values():
-            generate_site(conn, spec)
+    generate_sites(module_pg, SITES.values())
     server = LocalSftpServer(tmp / "sftp", host_key_path=tmp / "host_key")
     keys = {name: add_sftp_account(server, tmp / "keys", name) for name in CLIENTS}
     folders = {name: server.root / name / "outbound" for name in CLIENTS}
@@ -123,12 +123,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     for name in [EXPIRED, AT_THE_LIMIT]:
         _record_as_ours(tmp / "archive", "acme", server.port, name)
     wrong_host_key = generate_key_pair(tmp / "keys" / "not_the_server", "not the server")
-    clients = {
-        name: client_entry(
-            SITES[name].schema, server, name, keys[name], table_prefix=SITES[name].prefix
-        )
-        for name in CLIENTS
-    }
+    clients = site_clients(SITES, server, keys)
     clients["acme"]["feeds"] = {"completion": {"columns": ACME_COLUMNS}}
     clients["umbrella"]["sftp"]["host_key"] = wrong_host_key
     del clients["initech"]["sftp"]["private_key_path"]
@@ -142,12 +137,10 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         delivery_retry_delay_seconds=0.2,
     )
     (tmp / "dagster").mkdir()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in module_pg.libpq_env().items():
-            env.setenv(name, value)
-        env.setenv("ODS_CLIENTS_FILE", str(clients_file))
-        env.setenv("DAGSTER_HOME", str(tmp / "dagster"))
-        env.setenv("ODS_HOME", str(tmp / "ods"))  # the ods commands' logs
+    # ODS_HOME: the ods commands' logs.
+    with ods_environment(
+        module_pg, clients_file, DAGSTER_HOME=str(tmp / "dagster"), ODS_HOME=str(tmp / "ods")
+    ) as env:
         env.delenv("ODS_TEST_INITECH_UNSET_KEY", raising=False)
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:

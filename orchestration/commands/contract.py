@@ -174,6 +174,18 @@ def _write(
             f"({timezone}, today {today}); give a day before {today}"
         )
     out = (args.out or Path(f"contract-{client_id}")).resolve()
+
+    def write_files(conn: psycopg.Connection, day: dt.date) -> list[ContractFile]:
+        return write_contract_files(
+            conn,
+            client_id=client_id,
+            client=client,
+            feeds=feeds,
+            day=day,
+            out=out,
+            preview_rows=args.rows,
+        )
+
     day = args.day
     try:
         if args.source != "synthetic":
@@ -181,15 +193,7 @@ def _write(
                 built = days_built(conn, client_id, feeds)
                 day = day or latest_common_day(built)
                 if day is not None and all(day in days for days in built.values()):
-                    files = write_contract_files(
-                        conn,
-                        client_id=client_id,
-                        client=client,
-                        feeds=feeds,
-                        day=day,
-                        out=out,
-                        preview_rows=args.rows,
-                    )
+                    files = write_files(conn, day)
                     return _print_files(client_id, client, "the warehouse's marts", files, out)
             if args.source == "warehouse":
                 raise Refused(_not_built(client_id, feeds, built, args.day))
@@ -213,15 +217,7 @@ def _write(
             lookback_days=config.lookback_days,
             log_path=log_path,
         ) as conn:
-            files = write_contract_files(
-                conn,
-                client_id=client_id,
-                client=client,
-                feeds=feeds,
-                day=day,
-                out=out,
-                preview_rows=args.rows,
-            )
+            files = write_files(conn, day)
         return _print_files(client_id, client, source, files, out)
     except psycopg.OperationalError as error:
         print(

@@ -20,7 +20,7 @@ import psycopg
 from orchestration.clients import load_clients
 from orchestration.defs.client_files import build_client_files_asset, delivery_key, file_key
 from orchestration.defs.partitions import client_day_key, client_day_partitions
-from orchestration.defs.resources import ArchiveResource, WarehouseResource
+from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
 from orchestration.feeds import COMPLETION, FEEDS
 
 DAY = dt.date(2026, 11, 27)  # files dated 2026-11-28
@@ -96,6 +96,7 @@ def run_files(
         resources={
             "warehouse_db": WarehouseResource(),
             "archive_dir": ArchiveResource(root=str(archive)),
+            "sftp_secrets": SftpSecrets(),
         },
         tags=tags,
         instance=instance,

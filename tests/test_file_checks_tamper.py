@@ -36,7 +36,7 @@ from orchestration.defs.file_checks import (
     written_contract,
 )
 from orchestration.defs.partitions import client_day_key, client_day_partitions
-from orchestration.defs.resources import ArchiveResource, WarehouseResource
+from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
 from orchestration.export.archive import ArchivedFile
 from orchestration.export.feed_file import export_feed_file
 from orchestration.export.strict_csv import CsvContract, MalformedCsv, read_back
@@ -421,6 +421,7 @@ def _run(files: dg.AssetsDefinition, tmp_path: Path) -> dg.ExecuteInProcessResul
         resources={
             "warehouse_db": WarehouseResource(),
             "archive_dir": ArchiveResource(root=str(tmp_path / "archive")),
+            "sftp_secrets": SftpSecrets(),
         },
         raise_on_error=False,
     )

@@ -36,7 +36,7 @@ from orchestration.defs.reconciliation import (
     build_reconciliation_asset,
     reconcile_client,
 )
-from orchestration.defs.resources import ArchiveResource
+from orchestration.defs.resources import ArchiveResource, SftpSecrets
 from orchestration.delivery import ledger
 from orchestration.delivery.reconcile import FileStatus, FolderReport, ReconciliationError
 from orchestration.delivery.retention import prune_remote
@@ -407,7 +407,10 @@ def _materialize(site: Site, client_id: str) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [build_reconciliation_asset(site.config)],
         partition_key=client_id,
-        resources={"archive_dir": ArchiveResource(root=str(site.archive))},
+        resources={
+            "archive_dir": ArchiveResource(root=str(site.archive)),
+            "sftp_secrets": SftpSecrets(),
+        },
         raise_on_error=False,
     )
 

@@ -185,7 +185,7 @@ def test_the_files_step_reads_the_secret_through_the_resource_not_the_environmen
     # The variable is unset: only the resource given to the run holds the key.
     config = load_clients(site.clients_file)
     marts = {name: dg.AssetKey(["marts", feed.mart]) for name, feed in FEEDS.items()}
-    files = build_client_files_asset(config, marts, client_day_partitions(config), standalone=False)
+    files = build_client_files_asset(config, marts, client_day_partitions(config))
     result = dg.materialize(
         [files],
         partition_key=client_day_key("acme", DAY),

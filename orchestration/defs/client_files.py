@@ -112,15 +112,11 @@ def build_client_files_asset(
     clients: ClientsConfig,
     mart_keys: dict[str, dg.AssetKey],
     partitions: dg.MultiPartitionsDefinition,
-    *,
-    standalone: bool = True,
 ) -> dg.AssetsDefinition:
     """Every offered feed's `<feed>_file` and `<feed>_delivery`, made by one step per client-day.
 
     The step reads the SFTP secrets through the `sftp_secrets` resource, which the code location
-    binds in its Definitions (`standalone=False`), so the UI lists it. Built alone (`standalone`,
-    the default: tests that `materialize` the asset with their own resources) the asset carries
-    `SftpSecrets()`, which reads the environment at delivery time."""
+    binds in its Definitions, so the UI lists it."""
     feeds = offered_feeds(clients)
     specs = []
     for feed in feeds:
@@ -170,7 +166,6 @@ def build_client_files_asset(
         can_subset=True,
         retry_policy=delivery_retry_policy(clients),
         description="One client's files for one day: export, check and deliver every feed it takes.",
-        resource_defs={SFTP_SECRETS: SftpSecrets()} if standalone else None,
     )
     def client_files(
         context: dg.AssetExecutionContext,

@@ -46,12 +46,11 @@ def build_definitions() -> dg.Definitions:
         config,
         {feed.name: get_asset_key_for_model([feed_marts], feed.mart) for feed in feeds},
         client_days,
-        standalone=False,
     )
     checks = [build_deadline_check(feed, config, delivery_key(feed), client_days) for feed in feeds]
     files_job = client_files_job(files, checks)
     checks_job = deadline_job(checks)
-    reconciliation = build_reconciliation_asset(config, standalone=False)
+    reconciliation = build_reconciliation_asset(config)
     folders_job = reconciliation_job(reconciliation)
     return dg.Definitions(
         assets=[union_views, moodle_views, feed_marts, files, reconciliation],

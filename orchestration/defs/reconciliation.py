@@ -170,12 +170,9 @@ def client_partitions(config: ClientsConfig) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(sorted(config.clients))
 
 
-def build_reconciliation_asset(
-    config: ClientsConfig, *, standalone: bool = True
-) -> dg.AssetsDefinition:
-    """The `folder_reconciliation` asset. Its SFTP secrets come from the `sftp_secrets` resource:
-    the code location's (`standalone=False`), else its own `SftpSecrets()`, which reads the
-    environment (as `build_client_files_asset` does)."""
+def build_reconciliation_asset(config: ClientsConfig) -> dg.AssetsDefinition:
+    """The `folder_reconciliation` asset. Its SFTP secrets come from the code location's
+    `sftp_secrets` resource (as `build_client_files_asset`'s do)."""
     clients = config  # the asset's own `config` parameter is its launch-time options
 
     @dg.asset(
@@ -194,7 +191,6 @@ def build_reconciliation_asset(
                 ),
             )
         ],
-        resource_defs={"sftp_secrets": SftpSecrets()} if standalone else None,
     )
     def folder_reconciliation(
         context: dg.AssetExecutionContext,

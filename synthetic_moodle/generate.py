@@ -27,9 +27,12 @@ from synthetic_moodle.quiz import _fill_quizzes
 from synthetic_moodle.scorm import _fill_scorm
 from synthetic_moodle.spec import SiteSpec, SiteSummary, _Site
 
+# The comment on every schema the generator made. Its text is what tells those schemas apart from
+# real replicas, in databases made by every release so far: never change it (it still names the
+# generator's former package, orchestration.moodle.synthetic, on purpose).
 SCHEMA_MARKER = (
     "Synthetic Moodle site made by the Outbound Data Sync synthetic Moodle generator "
-    "(synthetic_moodle); `ods generate` may drop and replace it."
+    "(orchestration.moodle.synthetic); `ods generate` may drop and replace it."
 )
 
 

@@ -84,8 +84,15 @@ def test_a_run_executes_in_a_forked_worker_whose_pid_is_in_its_tags(
     worker = int(marker.read_text())
     assert worker != os.getpid()
     assert run.tags[WORKER_PID_TAG] == str(worker)
-    # Its worker is gone: a health check now says so (what run monitoring would see).
-    assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.NOT_FOUND
+    # Its worker exits once the run is over (the run's SUCCESS is written a moment before the
+    # process ends): a health check then says it is gone (what run monitoring would see).
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (health := instance.run_launcher.check_run_worker_health(run)).status != (
+        WorkerStatus.NOT_FOUND
+    ):
+        assert health.status == WorkerStatus.RUNNING, health
+        assert time.monotonic() < deadline, f"worker {worker} still alive after the run"
+        time.sleep(0.1)
 
 
 def test_a_worker_killed_mid_run_is_reported_failed_at_once(

@@ -26,8 +26,9 @@ from pydantic import Field
 from orchestration.clients import ClientsConfig, ConfigError
 from orchestration.defs.feed_delivery import sftp_target
 from orchestration.defs.jobs import SFTP_HOST_TAG
-from orchestration.defs.partitions import zone_slug, zones
+from orchestration.defs.partitions import zone_slug
 from orchestration.defs.resources import ArchiveResource, SftpSecrets
+from orchestration.defs.schedules import zone_schedules
 from orchestration.delivery.reconcile import (
     FileStatus,
     FolderReport,
@@ -234,32 +235,31 @@ def reconciliation_job(asset: dg.AssetsDefinition) -> "UnresolvedAssetJobDefinit
 def reconciliation_schedules(
     config: ClientsConfig, job: "UnresolvedAssetJobDefinition"
 ) -> list[dg.ScheduleDefinition]:
-    return [_schedule(config, zone, ids, job) for zone, ids in zones(config).items()]
-
-
-def _schedule(
-    config: ClientsConfig, zone: str, client_ids: list[str], job: "UnresolvedAssetJobDefinition"
-) -> dg.ScheduleDefinition:
-    @dg.schedule(
-        name=f"{RECONCILIATION_ASSET}_{zone_slug(zone)}",
-        cron_schedule=RECONCILIATION_CRON,
-        execution_timezone=zone,
-        job=job,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=(
+    return zone_schedules(
+        config,
+        job,
+        name=lambda zone: f"{RECONCILIATION_ASSET}_{zone_slug(zone)}",
+        cron=RECONCILIATION_CRON,
+        description=lambda zone, client_ids: (
             f"05:30 {zone}, after the deadline: look at the SFTP folder of each of the "
             f"{len(client_ids)} client(s) in this time zone, one run per client."
         ),
+        requests=_reconciliation_requests,
     )
-    def _reconcile(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        day = context.scheduled_execution_time.astimezone(ZoneInfo(zone)).date()
-        return [
-            dg.RunRequest(
-                run_key=f"{zone}|{day.isoformat()}|{client_id}",
-                partition_key=client_id,
-                tags={SFTP_HOST_TAG: config.clients[client_id].sftp.host},
-            )
-            for client_id in client_ids
-        ]
 
-    return _reconcile
+
+def _reconciliation_requests(
+    config: ClientsConfig,
+    zone: str,
+    client_ids: list[str],
+    context: dg.ScheduleEvaluationContext,
+) -> list[dg.RunRequest]:
+    day = context.scheduled_execution_time.astimezone(ZoneInfo(zone)).date()
+    return [
+        dg.RunRequest(
+            run_key=f"{zone}|{day.isoformat()}|{client_id}",
+            partition_key=client_id,
+            tags={SFTP_HOST_TAG: config.clients[client_id].sftp.host},
+        )
+        for client_id in client_ids
+    ]

@@ -181,19 +181,9 @@ def resend(
     """Submit one run a day delivering the archived files again, unchanged (the delivery assets
     only); RerunError, and nothing submitted, if a file is missing."""
     archived_files(config, archive_root, client_id, feeds, days)
-    return [
-        submit_client_files(
-            queue,
-            config,
-            client_id,
-            day,
-            feeds,
-            deliver_only=True,
-            by="resend",
-            log_level=log_level,
-        )
-        for day in days
-    ]
+    return _submit_days(
+        queue, config, client_id, feeds, days, deliver_only=True, by="resend", log_level=log_level
+    )
 
 
 def rebuild(
@@ -219,11 +209,28 @@ def rebuild(
     )
     (run,) = queue.wait([marts_run], on_progress)
     if run.status != dg.DagsterRunStatus.SUCCESS:
-        raise RunFailed(
-            f"the marts run for {days[0]}..{days[-1]} failed "
-            f"({_failure_message(_run_events(queue.instance, marts_run))}); "
-            f"see run {marts_run} in the Dagster UI"
+        raise _run_failed(
+            f"the marts run for {days[0]}..{days[-1]}",
+            _run_events(queue.instance, marts_run),
+            marts_run,
         )
+    return _submit_days(
+        queue, config, client_id, feeds, days, deliver_only=False, by="rebuild", log_level=log_level
+    )
+
+
+def _submit_days(
+    queue: RunQueue,
+    config: ClientsConfig,
+    client_id: str,
+    feeds: list[Feed],
+    days: list[dt.date],
+    *,
+    deliver_only: bool,
+    by: str,
+    log_level: str,
+) -> list[SubmittedFiles]:
+    """One files run a day (`submit_client_files`), submitted in day order."""
     return [
         submit_client_files(
             queue,
@@ -231,8 +238,8 @@ def rebuild(
             client_id,
             day,
             feeds,
-            deliver_only=False,
-            by="rebuild",
+            deliver_only=deliver_only,
+            by=by,
             log_level=log_level,
         )
         for day in days
@@ -249,15 +256,9 @@ def submit_marts(
     log_level: str = QUIET,
 ) -> str:
     """Submit the marts run for first..last (as `build_marts` runs it); its run id."""
-    selection = None
-    if feeds is not None:
-        left_out = {feed.mart for feed in FEEDS.values() if feed not in feeds}
-        selection = [
-            key for key in queue.asset_keys_in_job(DAILY_MARTS_JOB) if key.path[-1] not in left_out
-        ]
     return queue.submit(
         DAILY_MARTS_JOB,
-        asset_selection=selection,
+        asset_selection=_marts_selection(queue.asset_keys_in_job(DAILY_MARTS_JOB), feeds),
         # The job runs its steps in the run's own process (jobs.py): no executor config here.
         run_config=run_config(log_level),
         tags=_marts_tags(first, last, by, clients),
@@ -303,11 +304,9 @@ def files_sent(
     records = instance.get_records_for_run(
         submitted.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
-    materialised = {
-        m.asset_key: {key: value.value for key, value in m.metadata.items()}
-        for m in (r.event_log_entry.asset_materialization for r in records)
-        if m is not None
-    }
+    materialised = _metadata_by_asset(
+        m for m in (r.event_log_entry.asset_materialization for r in records) if m is not None
+    )
     success = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     failure = "" if success else _failure_message(_run_events(instance, submitted.run_id))
     return _file_runs(
@@ -319,6 +318,18 @@ def files_sent(
         failure,
         submitted.run_id,
     )
+
+
+def _marts_selection(
+    job_keys: Iterable[dg.AssetKey], feeds: list[Feed] | None
+) -> list[dg.AssetKey] | None:
+    """The marts job's assets less the marts of the feeds not asked for (None: the whole job):
+    another feed's mart rebuilt from changed data would no longer match the files its clients
+    were sent."""
+    if feeds is None:
+        return None
+    left_out = {feed.mart for feed in FEEDS.values() if feed not in feeds}
+    return [key for key in job_keys if key.path[-1] not in left_out]
 
 
 def _marts_tags(
@@ -357,10 +368,7 @@ def build_views(
         raise_on_error=False,
     )
     if not result.success:
-        raise RunFailed(
-            f"recreating the views failed ({_failure_message(result.all_events)}); "
-            f"see run {result.run_id} in the Dagster UI"
-        )
+        raise _run_failed("recreating the views", result.all_events, result.run_id)
     return result
 
 
@@ -378,24 +386,15 @@ def build_marts(
     clients only if any — with the union views and views they read; RunFailed if it fails. Its
     files are run by the caller, so the files sensor is told not to follow it."""
     job = defs.resolve_job_def(DAILY_MARTS_JOB)
-    selection = None
-    if feeds is not None:
-        left_out = {feed.mart for feed in FEEDS.values() if feed not in feeds}
-        selection = [
-            key for key in job.asset_layer.selected_asset_keys if key.path[-1] not in left_out
-        ]
     result = job.execute_in_process(
         instance=instance,
-        asset_selection=selection,
+        asset_selection=_marts_selection(job.asset_layer.selected_asset_keys, feeds),
         run_config=run_config(log_level),
         tags=_marts_tags(first, last, by, clients),
         raise_on_error=False,
     )
     if not result.success:
-        raise RunFailed(
-            f"the marts run for {first}..{last} failed ({_failure_message(result.all_events)}); "
-            f"see run {result.run_id} in the Dagster UI"
-        )
+        raise _run_failed(f"the marts run for {first}..{last}", result.all_events, result.run_id)
     return result
 
 
@@ -423,12 +422,19 @@ def run_client_files(
         tags={STARTED_BY_TAG: f"ods {by}"},
         raise_on_error=False,
     )
-    materialised = {
-        m.asset_key: {key: value.value for key, value in m.metadata.items()}
-        for m in result.asset_materializations_for_node(CLIENT_FILES)
-    }
+    materialised = _metadata_by_asset(result.asset_materializations_for_node(CLIENT_FILES))
     failure = "" if result.success else _failure_message(result.all_events)
     return _file_runs(config, client_id, day, feeds, materialised, failure, result.run_id)
+
+
+def _metadata_by_asset(
+    materialisations: Iterable[dg.AssetMaterialization],
+) -> dict[dg.AssetKey, dict[str, Any]]:
+    """Each materialised asset's metadata as plain values (the delivery's `remote_path`, ...)."""
+    return {
+        m.asset_key: {key: value.value for key, value in m.metadata.items()}
+        for m in materialisations
+    }
 
 
 def _file_runs(
@@ -472,6 +478,14 @@ def _feed_message(failure: str, feed: Feed) -> str:
         if f"feed {feed.name}," in line:
             return line.removeprefix("- ")
     return failure or "not delivered"
+
+
+def _run_failed(what: str, events: Iterable[dg.DagsterEvent], run_id: str) -> RunFailed:
+    """`<what> failed (<why>); see run <id> in the Dagster UI`: what `ods` prints of a run that
+    failed, so the operator can find it."""
+    return RunFailed(
+        f"{what} failed ({_failure_message(events)}); see run {run_id} in the Dagster UI"
+    )
 
 
 def _failure_message(events: Iterable[dg.DagsterEvent]) -> str:

@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from ods_local.pgp_keys import provision_demo_pgp_keys
 from ods_local.postgres import (
@@ -46,50 +47,51 @@ class ServiceError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SftpPaths:
+class _ServiceFolder:
+    """A background service's folder under ODS_HOME, with its pid file (the pid, then the port it
+    listens on) and its log: `<folder_name>/<stem>.pid` and `.log`."""
+
     home: Path
-
-    @property
-    def base(self) -> Path:
-        return self.home / "sftp"
-
-    @property
-    def root(self) -> Path:
-        return self.base / "root"
-
-    @property
-    def users(self) -> Path:
-        return self.base / "users"
-
-    @property
-    def host_key(self) -> Path:
-        return self.base / "ssh_host_ed25519_key"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.base / "server.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.base / "server.log"
-
-
-@dataclass(frozen=True)
-class MailSinkPaths:
-    home: Path
+    folder_name: ClassVar[str]
+    stem: ClassVar[str]
 
     @property
     def folder(self) -> Path:
-        """Where each message lands as an `.eml` file."""
-        return self.home / "mail"
+        return self.home / self.folder_name
 
     @property
     def pid_file(self) -> Path:
-        return self.folder / "sink.pid"
+        return self.folder / f"{self.stem}.pid"
 
     @property
     def log_file(self) -> Path:
-        return self.folder / "sink.log"
+        return self.folder / f"{self.stem}.log"
+
+
+@dataclass(frozen=True)
+class SftpPaths(_ServiceFolder):
+    folder_name = "sftp"
+    stem = "server"
+
+    @property
+    def root(self) -> Path:
+        return self.folder / "root"
+
+    @property
+    def users(self) -> Path:
+        return self.folder / "users"
+
+    @property
+    def host_key(self) -> Path:
+        return self.folder / "ssh_host_ed25519_key"
+
+
+@dataclass(frozen=True)
+class MailSinkPaths(_ServiceFolder):
+    """`folder` is where each message lands as an `.eml` file."""
+
+    folder_name = "mail"
+    stem = "sink"
 
 
 def _is_local(host: str) -> bool:
@@ -210,25 +212,11 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> tuple[int, in
             "cannot start there; stop that program, or give the local clients another sftp.port "
             f"in the clients file ({clients_file_path()})"
         )
-    log = paths.log_file.open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ods_local.sftp_server",
-            "--root",
-            str(paths.root),
-            "--users-dir",
-            str(paths.users),
-            "--host-key",
-            str(paths.host_key),
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    process = _spawn(
+        "ods_local.sftp_server",
+        ["--root", paths.root, "--users-dir", paths.users, "--host-key", paths.host_key],
+        port,
+        paths.log_file,
     )
     deadline = time.monotonic() + 15
     while not _port_open(port):
@@ -241,19 +229,40 @@ def start_sftp(config: ClientsConfig, home: Path | None = None) -> tuple[int, in
     return process.pid, port
 
 
-def stop_sftp(home: Path | None = None) -> bool:
-    paths = SftpPaths(home or ods_home())
-    pid = _pid_alive(paths.pid_file)
+def _spawn(
+    module: str, arguments: list[str | Path], port: int, log_file: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m <module> <arguments> --port <port>` in the background, in a session of its
+    own (a Ctrl-C in the terminal that ran `ods up` does not stop it), its output appended to
+    `log_file`; not waited for."""
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *map(str, arguments), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _stop(pid_file: Path) -> bool:
+    """SIGTERM the service of this pid file and wait up to 5 s for it to go (the mail sink
+    removes the file on its way out); the file is removed either way. False: it did not run."""
+    pid = _pid_alive(pid_file)
     if pid is None:
-        paths.pid_file.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     for _ in range(50):
-        if _pid_alive(paths.pid_file) is None:
+        if _pid_alive(pid_file) is None:
             break
         time.sleep(0.1)
-    paths.pid_file.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
     return True
+
+
+def stop_sftp(home: Path | None = None) -> bool:
+    return _stop(SftpPaths(home or ods_home()).pid_file)
 
 
 def mail_sink_port() -> int:
@@ -286,24 +295,12 @@ def _launch_mail_sink(home: Path) -> subprocess.Popen[bytes] | None:
     port = mail_sink_port()
     paths.folder.mkdir(parents=True, exist_ok=True)
     paths.pid_file.unlink(missing_ok=True)
-    with paths.log_file.open("ab") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ods_local.mail_sink",
-                "--folder",
-                str(paths.folder),
-                "--port",
-                str(port),
-                "--pid-file",
-                str(paths.pid_file),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    return _spawn(
+        "ods_local.mail_sink",
+        ["--folder", paths.folder, "--pid-file", paths.pid_file],
+        port,
+        paths.log_file,
+    )
 
 
 def _wait_for_mail_sink(home: Path, process: subprocess.Popen[bytes] | None) -> tuple[int, int]:
@@ -321,18 +318,7 @@ def _wait_for_mail_sink(home: Path, process: subprocess.Popen[bytes] | None) -> 
 
 
 def stop_mail_sink(home: Path | None = None) -> bool:
-    paths = MailSinkPaths(home or ods_home())
-    pid = _pid_alive(paths.pid_file)
-    if pid is None:
-        paths.pid_file.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(50):
-        if _pid_alive(paths.pid_file) is None:  # the sink removes it on its way out
-            break
-        time.sleep(0.1)
-    paths.pid_file.unlink(missing_ok=True)
-    return True
+    return _stop(MailSinkPaths(home or ods_home()).pid_file)
 
 
 def up(

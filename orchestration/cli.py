@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
@@ -446,7 +446,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Outbound Data Sync: nightly per-client CSV feeds from Moodle over SFTP.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in _tooling_modules():
+    for module in _command_modules(TOOLING_MODULES, optional=True):
         module.register(commands)
     commands.add_parser("parse", help="write dbt's manifest (dbt parse), which Dagster reads")
     for name, text in (
@@ -502,7 +502,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--print", dest="apply", action="store_false", help="print them (default)")
     mode.add_argument("--apply", dest="apply", action="store_true", help="create them now")
     indexes.set_defaults(apply=False)  # --print's store_false would otherwise default to True
-    for module in _command_modules():
+    for module in _command_modules(f"orchestration.commands.{name}" for name in COMMAND_MODULES):
         module.register(commands)
     return parser
 
@@ -519,23 +519,20 @@ COMMAND_MODULES: tuple[str, ...] = ("contract", "reconcile")
 TOOLING_MODULES = ("ods_local.commands",)
 
 
-def _tooling_modules() -> list[Any]:
+def _command_modules(names: Iterable[str], *, optional: bool = False) -> list[Any]:
+    """The modules that add `ods` commands (`register(commands)`; `REFUSALS`, the errors that
+    `main` reports as refusals), imported by name. An `optional` one that is not installed is
+    left out; a module that is installed but fails to import raises as usual."""
     import importlib
 
     modules = []
-    for name in TOOLING_MODULES:
+    for name in names:
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as error:
-            if error.name is None or not name.startswith(error.name):
+            if not optional or error.name is None or not name.startswith(error.name):
                 raise
     return modules
-
-
-def _command_modules() -> list[Any]:
-    import importlib
-
-    return [importlib.import_module(f"orchestration.commands.{name}") for name in COMMAND_MODULES]
 
 
 HANDLERS = {
@@ -555,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_beta_warnings()
     refusals: tuple[type[Exception], ...] = (ConfigError, DatabaseRefused, WarehouseNotConfigured)
-    for module in _tooling_modules():
+    for module in _command_modules(TOOLING_MODULES, optional=True):
         refusals += tuple(getattr(module, "REFUSALS", ()))
     try:
         handler = getattr(args, "handler", None) or HANDLERS[args.command]

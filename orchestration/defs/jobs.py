@@ -31,16 +31,26 @@ FILES_FOLLOW_TAG = "ods/files_follow"
 MARTS_RUN_TAG = "ods/marts_run"
 
 
-def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
-    """Its three steps (union views, dbt views, marts) run one after another in the run's own
-    process (the in-process executor): each is a SQL statement or a dbt subprocess, and a process
-    of its own per step cost 5-10 s of start-up each, a third of a zone's marts run (measured:
-    benchmarks/nightly_at_scale.py). The pool `dbt_marts` still holds: Dagster's in-process
-    executor claims its steps' pool slots too."""
+def in_process_job(
+    name: str, selection: dg.AssetSelection, *, description: str
+) -> dg.UnresolvedAssetJobDefinition:
+    """An asset job whose steps run one after another in the run's own process (Dagster's
+    in-process executor), as every job of this product does: a step is a SQL statement, a dbt
+    subprocess or one client's files, and a process of its own per step costs 5-10 s of start-up,
+    more than most steps' work (measured: benchmarks/nightly_at_scale.py)."""
     return dg.define_asset_job(
+        name, selection=selection, executor_def=dg.in_process_executor, description=description
+    )
+
+
+def daily_marts_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """Its three steps (union views, dbt views, marts) run in the run's own process
+    (`in_process_job`): their start-up in processes of their own was a third of a zone's marts
+    run. The pool `dbt_marts` still holds: Dagster's in-process executor claims its steps' pool
+    slots too."""
+    return in_process_job(
         DAILY_MARTS_JOB,
-        selection=dg.AssetSelection.assets(*assets),
-        executor_def=dg.in_process_executor,
+        dg.AssetSelection.assets(*assets),
         description=(
             "Refresh the Moodle union views and views, then build the feed marts for a day "
             f"(or a range of days in one run): for one time zone's clients with the tag "
@@ -55,10 +65,9 @@ def views_job(assets: list[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinit
     """The union views and dbt's staging and intermediate views alone, on demand (`ods views`):
     after a replica was reloaded with `drop schema … cascade`, which drops every view built on it.
     The marts run rebuilds them too, so the next night heals without it."""
-    return dg.define_asset_job(
+    return in_process_job(
         VIEWS_JOB,
-        selection=dg.AssetSelection.assets(*assets),
-        executor_def=dg.in_process_executor,
+        dg.AssetSelection.assets(*assets),
         description=(
             "Recreate the Moodle union views and the dbt staging and intermediate views over the "
             "replicas (idempotent): after a replica reload dropped them, or to check a new client."
@@ -72,10 +81,9 @@ def client_files_job(
     """One run per client-day with every feed the client takes: one process (the in-process
     executor: a step's own process would cost more than its work), one SSH session, one
     retention pass. One client's broken server fails only that client's runs."""
-    return dg.define_asset_job(
+    return in_process_job(
         CLIENT_FILES_JOB,
-        selection=dg.AssetSelection.assets(files) | dg.AssetSelection.checks(*deadline_checks),
-        executor_def=dg.in_process_executor,
+        dg.AssetSelection.assets(files) | dg.AssetSelection.checks(*deadline_checks),
         description=(
             "Export, check and deliver one client's files for one day, all its feeds over one "
             "SFTP session. Select only a feed's assets to re-run that feed; select only "
@@ -88,9 +96,8 @@ def deadline_job(checks: list[dg.AssetChecksDefinition]) -> dg.UnresolvedAssetJo
     """Runs only the deadline checks. A job of checks alone has no partitions definition to
     validate a partition key against (1.13.27), so its runs name the partition by tags
     (`partition_tags`); the check reads the partition from them."""
-    return dg.define_asset_job(
+    return in_process_job(
         DEADLINE_JOB,
-        selection=dg.AssetSelection.checks(*checks),
-        executor_def=dg.in_process_executor,
+        dg.AssetSelection.checks(*checks),
         description="Check that a client's files for a day were delivered by 05:00 local.",
     )

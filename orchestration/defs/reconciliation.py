@@ -25,7 +25,7 @@ from pydantic import Field
 
 from orchestration.clients import ClientsConfig, ConfigError
 from orchestration.defs.feed_delivery import sftp_target
-from orchestration.defs.jobs import SFTP_HOST_TAG
+from orchestration.defs.jobs import SFTP_HOST_TAG, in_process_job
 from orchestration.defs.partitions import zone_slug
 from orchestration.defs.resources import ArchiveResource, SftpSecrets
 from orchestration.defs.schedules import zone_schedules
@@ -221,10 +221,9 @@ def build_reconciliation_asset(config: ClientsConfig) -> dg.AssetsDefinition:
 
 
 def reconciliation_job(asset: dg.AssetsDefinition) -> "UnresolvedAssetJobDefinition":
-    return dg.define_asset_job(
+    return in_process_job(
         RECONCILIATION_JOB,
-        selection=dg.AssetSelection.assets(asset),
-        executor_def=dg.in_process_executor,
+        dg.AssetSelection.assets(asset),
         description=(
             "List one client's SFTP folder and compare it with the ledger of deliveries "
             "(never changes the server)."

@@ -325,24 +325,21 @@ def failed_run_incident(
     said, failed_feeds, metadata = _failure_descriptions(context.instance, run.run_id)
     happened = "\n".join(said) or (context.failure_event.message or "the run failed")
     feeds = [f for f in failed_feeds if f in client.feeds] or list(client.feeds)
-    timezone = config.timezone_of(client_id)
     where = [_run_place(run, dagster_url)]
     if run.job_name == DEADLINE_JOB:
-        return Incident(
-            kind="check_not_run",
-            client_id=client_id,
-            client_name=client.name,
-            day=day,
-            timezone=timezone,
-            files=_feed_files(client, day, feeds),
-            server=_server(client),
+        return _client_day_incident(
+            config,
+            "check_not_run",
+            client_id,
+            day,
+            feeds,
             what_happened=f"The delivered_by_0500 check could not run: {happened}",
             what_to_do=(
                 "Read the run's error in the Dagster UI and fix it; the files may well be in "
                 "the client's folder.",
                 "Re-execute the run from the UI to check again.",
             ),
-            where_to_look=tuple(where),
+            where_to_look=where,
             run_id=run.run_id,
         )
     if "deleted_before_stopping" in metadata:  # delivered; retention failed after
@@ -357,18 +354,48 @@ def failed_run_incident(
             _fix_command(context.instance, config, client_id, day, feeds, failed_checks),
         )
     where.append(f"the {feeds[0]}_delivery asset, partition {partition}, for its history")
+    return _client_day_incident(
+        config,
+        "delivery_failed",
+        client_id,
+        day,
+        feeds,
+        what_happened=happened,
+        what_to_do=steps,
+        where_to_look=where,
+        run_id=run.run_id,
+    )
+
+
+def _client_day_incident(
+    config: ClientsConfig,
+    kind: Kind,
+    client_id: str,
+    day: dt.date,
+    feeds: Sequence[str],
+    *,
+    what_happened: str,
+    what_to_do: Sequence[str],
+    where_to_look: Sequence[str],
+    run_id: str,
+    deadline: str | None = None,
+) -> Incident:
+    """An incident about one client-day's files, with what the clients file says of them: the
+    client's name and time zone, the feeds' file names, the server they go to."""
+    client = config.clients[client_id]
     return Incident(
-        kind="delivery_failed",
+        kind=kind,
         client_id=client_id,
         client_name=client.name,
         day=day,
-        timezone=timezone,
+        timezone=config.timezone_of(client_id),
         files=_feed_files(client, day, feeds),
         server=_server(client),
-        what_happened=happened,
-        what_to_do=steps,
-        where_to_look=tuple(where),
-        run_id=run.run_id,
+        what_happened=what_happened,
+        what_to_do=tuple(what_to_do),
+        where_to_look=tuple(where_to_look),
+        run_id=run_id,
+        deadline=deadline,
     )
 
 
@@ -438,18 +465,15 @@ def _deadline_incident(
             "duration in the Dagster UI.",
         ]
         kind = "delivered_late"
-    feeds = [str(f["feed"]) for f in facts]
-    return Incident(
-        kind=kind,
-        client_id=client_id,
-        client_name=client.name,
-        day=day,
-        timezone=timezone,
-        files=_feed_files(client, day, feeds),
-        server=_server(client),
+    return _client_day_incident(
+        config,
+        kind,
+        client_id,
+        day,
+        [str(f["feed"]) for f in facts],
         what_happened="\n".join(lines),
-        what_to_do=tuple(steps),
-        where_to_look=tuple(where),
+        what_to_do=steps,
+        where_to_look=where,
         run_id=run.run_id,
         deadline=due,
     )

@@ -14,9 +14,7 @@
         select 1
         from {{ ref('stg_moodle__course_modules') }} as course_modules
         inner join {{ ref('stg_moodle__modules') }} as modules
-            on
-                course_modules.client_id = modules.client_id
-                and course_modules.module_id = modules.module_id
+            on {{ same_client_key('course_modules', 'modules', 'module_id') }}
         where
             modules.module_name = '{{ module_name }}'
             and course_modules.is_deletion_in_progress

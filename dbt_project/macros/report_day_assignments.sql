@@ -39,9 +39,7 @@ window_days as (
         days_built.report_date is not null as was_built
     from ({{ window_report_days() }}) as window_report_days
     left join days_built
-        on
-            window_report_days.client_id = days_built.client_id
-            and window_report_days.report_date = days_built.report_date
+        on {{ same_client_key('window_report_days', 'days_built', 'report_date') }}
 ),
 
 sent as (
@@ -62,9 +60,7 @@ kept as (
     select sent.client_id, sent.change_key, sent.entity_key, sent.report_date
     from sent
     inner join window_days
-        on
-            sent.client_id = window_days.client_id
-            and sent.report_date = window_days.report_date
+        on {{ same_client_key('sent', 'window_days', 'report_date') }}
     where window_days.was_built
 ),
 
@@ -94,14 +90,10 @@ unsent as (
         end as event_date
     from {{ changes }}
     left join sent_entities
-        on
-            {{ changes }}.client_id = sent_entities.client_id
-            and {{ changes }}.entity_key = sent_entities.entity_key
+        on {{ same_client_key(changes, 'sent_entities', 'entity_key') }}
     where not exists (
         select 1 from still_sent
-        where
-            still_sent.client_id = {{ changes }}.client_id
-            and still_sent.change_key = {{ changes }}.change_key
+        where {{ same_client_key('still_sent', changes, 'change_key') }}
     )
 ),
 
@@ -109,9 +101,7 @@ on_their_day as (
     select unsent.client_id, unsent.change_key, unsent.event_date as report_date
     from unsent
     inner join window_days
-        on
-            unsent.client_id = window_days.client_id
-            and unsent.event_date = window_days.report_date
+        on {{ same_client_key('unsent', 'window_days', 'event_date', 'report_date') }}
     where not window_days.was_built
 ),
 
@@ -119,9 +109,7 @@ late as (
     select unsent.client_id, unsent.change_key, min(window_days.report_date) as report_date
     from unsent
     inner join days_built
-        on
-            unsent.client_id = days_built.client_id
-            and unsent.event_date = days_built.report_date
+        on {{ same_client_key('unsent', 'days_built', 'event_date', 'report_date') }}
     inner join window_days
         on
             unsent.client_id = window_days.client_id
@@ -145,8 +133,6 @@ assigned as (
         {{ rows }}.*
     from assignments
     inner join {{ rows }}
-        on
-            assignments.client_id = {{ rows }}.client_id
-            and assignments.change_key = {{ rows }}.change_key
+        on {{ same_client_key('assignments', rows, 'change_key') }}
 )
 {%- endmacro %}

@@ -44,9 +44,7 @@ session_starts as (
         coalesce(earliest_dates.date_count, 0) as date_count
     from sessions
     left join earliest_dates
-        on
-            sessions.client_id = earliest_dates.client_id
-            and sessions.session_id = earliest_dates.session_id
+        on {{ same_client_key('sessions', 'earliest_dates', 'session_id') }}
 )
 
 select * from session_starts

@@ -41,8 +41,7 @@ last_of_day as (
         select same_day.status_id
         from all_statuses as same_day
         where
-            same_day.client_id = statuses.client_id
-            and same_day.signup_id = statuses.signup_id
+            {{ same_client_key('same_day', 'statuses', 'signup_id') }}
             and same_day.created_epoch >= statuses.day_start_epoch
             and same_day.created_epoch < statuses.day_end_epoch
         order by same_day.created_epoch desc, same_day.status_id desc

@@ -93,21 +93,13 @@ described as (
         (session_starts.starts_at at time zone statuses_in_window.timezone) as session_start
     from statuses_in_window
     left join last_statuses_in_window
-        on
-            statuses_in_window.client_id = last_statuses_in_window.client_id
-            and statuses_in_window.status_id = last_statuses_in_window.status_id
+        on {{ same_client_key('statuses_in_window', 'last_statuses_in_window', 'status_id') }}
     inner join signups
-        on
-            statuses_in_window.client_id = signups.client_id
-            and statuses_in_window.signup_id = signups.signup_id
+        on {{ same_client_key('statuses_in_window', 'signups', 'signup_id') }}
     inner join session_starts
-        on
-            signups.client_id = session_starts.client_id
-            and signups.session_id = session_starts.session_id
+        on {{ same_client_key('signups', 'session_starts', 'session_id') }}
     inner join facetofaces
-        on
-            session_starts.client_id = facetofaces.client_id
-            and session_starts.facetoface_id = facetofaces.facetoface_id
+        on {{ same_client_key('session_starts', 'facetofaces', 'facetoface_id') }}
 )
 
 select * from described

@@ -81,13 +81,9 @@ rescaled as (
 
     from finished_attempts
     inner join quizzes
-        on
-            finished_attempts.client_id = quizzes.client_id
-            and finished_attempts.quiz_id = quizzes.quiz_id
+        on {{ same_client_key('finished_attempts', 'quizzes', 'quiz_id') }}
     left join pass_marks
-        on
-            finished_attempts.client_id = pass_marks.client_id
-            and finished_attempts.quiz_id = pass_marks.quiz_id
+        on {{ same_client_key('finished_attempts', 'pass_marks', 'quiz_id') }}
 ),
 
 graded as (

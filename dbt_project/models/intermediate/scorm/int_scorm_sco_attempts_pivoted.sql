@@ -125,14 +125,9 @@ pivoted as (
             as last_modified_at
     from sco_attempt_elements
     inner join scoes
-        on
-            sco_attempt_elements.client_id = scoes.client_id
-            and sco_attempt_elements.sco_id = scoes.sco_id
-            and sco_attempt_elements.scorm_id = scoes.scorm_id
+        on {{ same_client_key('sco_attempt_elements', 'scoes', ['sco_id', 'scorm_id']) }}
     inner join scorms
-        on
-            sco_attempt_elements.client_id = scorms.client_id
-            and sco_attempt_elements.scorm_id = scorms.scorm_id
+        on {{ same_client_key('sco_attempt_elements', 'scorms', 'scorm_id') }}
     where
         scoes.sco_type = 'sco'
         and not {{

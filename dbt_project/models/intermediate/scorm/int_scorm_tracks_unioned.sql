@@ -107,12 +107,11 @@ legacy as (
     cross join lateral (
         select *
         from legacy_tracks
-        where
-            legacy_tracks.client_id = legacy_touched.client_id
-            and legacy_tracks.user_id = legacy_touched.user_id
-            and legacy_tracks.scorm_id = legacy_touched.scorm_id
-            and legacy_tracks.sco_id = legacy_touched.sco_id
-            and legacy_tracks.attempt = legacy_touched.attempt
+        where {{
+            same_client_key(
+                'legacy_tracks', 'legacy_touched', ['user_id', 'scorm_id', 'sco_id', 'attempt']
+            )
+        }}
         offset 0
     ) as touched_tracks
 ),
@@ -132,24 +131,19 @@ normalised as (
     cross join lateral (
         select *
         from attempts
-        where
-            attempts.client_id = normalised_touched.client_id
-            and attempts.attempt_id = normalised_touched.attempt_id
+        where {{ same_client_key('attempts', 'normalised_touched', 'attempt_id') }}
         offset 0
     ) as touched_attempt
     cross join lateral (
         select *
         from scoes_values
-        where
-            scoes_values.client_id = normalised_touched.client_id
-            and scoes_values.attempt_id = normalised_touched.attempt_id
-            and scoes_values.sco_id = normalised_touched.sco_id
+        where {{
+            same_client_key('scoes_values', 'normalised_touched', ['attempt_id', 'sco_id'])
+        }}
         offset 0
     ) as touched_values
     inner join elements
-        on
-            touched_values.client_id = elements.client_id
-            and touched_values.element_id = elements.element_id
+        on {{ same_client_key('touched_values', 'elements', 'element_id') }}
 ),
 
 -- noqa: enable=all

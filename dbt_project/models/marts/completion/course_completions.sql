@@ -17,7 +17,7 @@ completions_in_window as (
         completions.user_id,
         completions.course_id,
         completions.completed_epoch,
-        (completions.completed_at at time zone client_windows.timezone) as completed_at_local
+        (completions.completed_at at time zone client_windows.timezone) as completed_at
     from completions
     {{ join_client_window('completions') }}
     where
@@ -28,29 +28,16 @@ completions_in_window as (
 ),
 
 changes as (
+    {# A completion with a new timecompleted (a course completed again) is a new change. #}
     select
-        ----------  keys
-        completions_in_window.client_id,
+        completions_in_window.*,
         completions_in_window.user_id || ':' || completions_in_window.course_id as entity_key,
         completions_in_window.user_id || ':' || completions_in_window.course_id
         || ':' || completions_in_window.completed_epoch as change_key,
-        completions_in_window.completed_at_local::date as first_event_date,
-        completions_in_window.completed_at_local::date as change_event_date,
-
-        ----------  learner and course
-        {{ identity_columns() }},
-
-        ----------  completion
-        completions_in_window.completed_at_local::date as completion_date,
-        completions_in_window.completed_at_local as completed_at
-
+        completions_in_window.completed_at::date as completion_date,
+        completions_in_window.completed_at::date as first_event_date,
+        completions_in_window.completed_at::date as change_event_date
     from completions_in_window
-    {{ join_learner_and_course('completions_in_window') }}
 ),
 
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
-{{ feed_mart_rows('changes', [
-    'completion_date', 'completed_at',
-]) }}
-
-select * from final
+{{ feed_mart_rows('changes', ['completion_date', 'completed_at']) }}

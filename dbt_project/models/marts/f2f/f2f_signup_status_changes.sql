@@ -33,7 +33,8 @@ status_rows as (
         statuses_in_window.is_last_of_day,
 
         ----------  learner and course
-        {{ identity_columns() }},
+        statuses_in_window.user_id,
+        statuses_in_window.course_id,
 
         ----------  face-to-face signup
         statuses_in_window.class_title,
@@ -44,7 +45,6 @@ status_rows as (
         statuses_in_window.created_at_local as status_changed_at
 
     from statuses_in_window
-    {{ join_learner_and_course('statuses_in_window') }}
 ),
 
 {# The report days of this feed already built (macros/feed_days_built.sql). #}
@@ -64,9 +64,7 @@ latest_sent as (
             max(sent_rows.status_changed_at)::date as status_date
         from {{ this }} as sent_rows
         left join f2f_days_built
-            on
-                sent_rows.client_id = f2f_days_built.client_id
-                and sent_rows.report_date = f2f_days_built.report_date
+            on {{ same_client_key('sent_rows', 'f2f_days_built', 'report_date') }}
         where
             {{ client_in_build('sent_rows.client_id') }}
             and (
@@ -94,9 +92,7 @@ overtaken as (
         status_rows.change_key
     from status_rows
     inner join latest_sent
-        on
-            status_rows.client_id = latest_sent.client_id
-            and status_rows.entity_key = latest_sent.entity_key
+        on {{ same_client_key('status_rows', 'latest_sent', 'entity_key') }}
     where
         status_rows.status_date < latest_sent.status_date
         and (status_rows.client_id, status_rows.status_date) in (
@@ -120,9 +116,7 @@ changes as (
         and not exists (
             select 1
             from overtaken
-            where
-                overtaken.client_id = status_rows.client_id
-                and overtaken.change_key = status_rows.change_key
+            where {{ same_client_key('overtaken', 'status_rows', 'change_key') }}
         )
 ),
 
@@ -142,14 +136,13 @@ ranked as (
     from assigned
 ),
 
-final as (
-    select
-        {{ feed_mart_columns('ranked', [
-            'class_title', 'session_id', 'session_date', 'session_start', 'status',
-            'status_changed_at',
-        ]) }}
-    from ranked
+once_per_day as (
+    select ranked.* from ranked
     where ranked.latest_in_day = 1
-)
+),
+
+{{ feed_mart_final('once_per_day', [
+    'class_title', 'session_id', 'session_date', 'session_start', 'status', 'status_changed_at',
+]) }}
 
 select * from final

@@ -14,7 +14,7 @@ attempts as (
 ),
 
 attempts_in_window as (
-    {# Finished in the window, or graded again (timemodified) in it. #}
+    {# Finished in the window, or graded again (timemodified) in it; times in the client's zone. #}
     select
         attempts.client_id,
         attempts.attempt_id,
@@ -27,9 +27,9 @@ attempts_in_window as (
         attempts.score,
         attempts.max_score,
         attempts.status,
-        (attempts.started_at at time zone client_windows.timezone) as started_at_local,
-        (attempts.finished_at at time zone client_windows.timezone) as finished_at_local,
-        (attempts.modified_at at time zone client_windows.timezone) as modified_at_local
+        (attempts.started_at at time zone client_windows.timezone) as started_at,
+        (attempts.finished_at at time zone client_windows.timezone) as finished_at,
+        (attempts.modified_at at time zone client_windows.timezone) as modified_at
     from attempts
     {{ join_client_window('attempts') }}
     where
@@ -55,8 +55,7 @@ attempts_in_window as (
 
 changes as (
     select
-        ----------  keys
-        attempts_in_window.client_id,
+        attempts_in_window.*,
         attempts_in_window.attempt_id::text as entity_key,
         attempts_in_window.attempt_id
         || ':' || coalesce(attempts_in_window.sum_marks::text, 'ungraded') as change_key,
@@ -64,33 +63,13 @@ changes as (
             A finished attempt always has timefinish; should one lack it, its last save stands in,
             so that it is still sent.
         #}
-        coalesce(
-            attempts_in_window.finished_at_local, attempts_in_window.modified_at_local
-        )::date as first_event_date,
-        coalesce(
-            attempts_in_window.modified_at_local, attempts_in_window.finished_at_local
-        )::date as change_event_date,
-
-        ----------  learner and course
-        {{ identity_columns() }},
-
-        ----------  quiz attempt
-        attempts_in_window.quiz_id,
-        attempts_in_window.quiz_name,
-        attempts_in_window.attempt,
-        attempts_in_window.score,
-        attempts_in_window.max_score,
-        attempts_in_window.status,
-        attempts_in_window.started_at_local as started_at,
-        attempts_in_window.finished_at_local as finished_at
-
+        coalesce(attempts_in_window.finished_at, attempts_in_window.modified_at)::date
+            as first_event_date,
+        coalesce(attempts_in_window.modified_at, attempts_in_window.finished_at)::date
+            as change_event_date
     from attempts_in_window
-    {{ join_learner_and_course('attempts_in_window') }}
 ),
 
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
 {{ feed_mart_rows('changes', [
     'quiz_id', 'quiz_name', 'attempt', 'score', 'max_score', 'status', 'started_at', 'finished_at',
 ]) }}
-
-select * from final

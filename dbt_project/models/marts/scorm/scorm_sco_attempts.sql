@@ -20,8 +20,7 @@ sco_attempts_in_window as (
     #}
     select
         sco_attempts.*,
-        (sco_attempts.last_modified_at at time zone client_windows.timezone)
-            as last_modified_at_local
+        (sco_attempts.last_modified_at at time zone client_windows.timezone) as modified_at
     from sco_attempts
     {{ join_client_window('sco_attempts') }}
     where
@@ -29,9 +28,9 @@ sco_attempts_in_window as (
 ),
 
 changes as (
+    {# A SCO-attempt is one change per last_modified: sent again when the learner goes back. #}
     select
-        ----------  keys
-        sco_attempts_in_window.client_id,
+        sco_attempts_in_window.*,
         sco_attempts_in_window.user_id
         || ':' || sco_attempts_in_window.sco_id
         || ':' || sco_attempts_in_window.attempt as entity_key,
@@ -39,29 +38,11 @@ changes as (
         || ':' || sco_attempts_in_window.sco_id
         || ':' || sco_attempts_in_window.attempt
         || ':' || sco_attempts_in_window.last_modified_epoch as change_key,
-        sco_attempts_in_window.last_modified_at_local::date as first_event_date,
-        sco_attempts_in_window.last_modified_at_local::date as change_event_date,
-
-        ----------  learner and course
-        {{ identity_columns() }},
-
-        ----------  SCO-attempt
-        sco_attempts_in_window.scorm_id,
-        sco_attempts_in_window.scorm_name,
-        sco_attempts_in_window.sco_id,
-        sco_attempts_in_window.sco_name,
-        sco_attempts_in_window.status,
-        sco_attempts_in_window.attempt,
-        sco_attempts_in_window.score,
-        sco_attempts_in_window.last_modified_at_local as modified_at
-
+        sco_attempts_in_window.modified_at::date as first_event_date,
+        sco_attempts_in_window.modified_at::date as change_event_date
     from sco_attempts_in_window
-    {{ join_learner_and_course('sco_attempts_in_window') }}
 ),
 
-{# The feed's own columns, in the mart's order (orchestration/feeds.py). #}
 {{ feed_mart_rows('changes', [
     'scorm_id', 'scorm_name', 'sco_id', 'sco_name', 'status', 'attempt', 'score', 'modified_at',
 ]) }}
-
-select * from final

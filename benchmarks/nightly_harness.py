@@ -313,9 +313,11 @@ def submit_request(
     schedule_name: str,
 ) -> str:
     """Create the run a request asks for (partition tags resolved as the daemon resolves them)
-    and submit it to the run queue; returns the run id."""
-    from dagster._core.remote_representation.external import RemoteJob
+    and submit it to the run queue, as `ods` commands submit theirs; returns the run id. The
+    request's check keys are not passed on: a deadline run checks every feed of its job."""
     from dagster._core.storage.tags import SCHEDULE_NAME_TAG
+
+    from orchestration.defs.queued_runs import submit_run
 
     name = request.job_name or job_name
     if request.partition_key is not None:
@@ -324,38 +326,14 @@ def submit_request(
             dynamic_partitions_requests=[],
             dynamic_partitions_store=instance,
         )
-    location = workspace.code_locations[0]
-    repository = next(iter(location.get_repositories().values()))
-    remote_job: RemoteJob = repository.get_full_job(name)
-    plan = location.get_execution_plan(
-        remote_job,
-        request.run_config,
-        step_keys_to_execute=None,
-        known_state=None,
-        instance=instance,
-    )
-    run = instance.create_run(
-        job_name=name,
-        run_id=None,
+    return submit_run(
+        instance,
+        workspace,
+        name,
+        tags={**(request.tags or {}), SCHEDULE_NAME_TAG: schedule_name},
         run_config=request.run_config,
-        resolved_op_selection=None,
-        step_keys_to_execute=None,
-        op_selection=None,
-        status=None,
-        root_run_id=None,
-        parent_run_id=None,
-        tags={**remote_job.run_tags, **(request.tags or {}), SCHEDULE_NAME_TAG: schedule_name},
-        job_snapshot=remote_job.job_snapshot,
-        execution_plan_snapshot=plan.execution_plan_snapshot,
-        parent_job_snapshot=remote_job.parent_job_snapshot,
-        remote_job_origin=remote_job.get_remote_origin(),
-        job_code_origin=remote_job.get_python_origin(),
-        asset_selection=frozenset(request.asset_selection or ()) or None,
-        asset_check_selection=None,
-        asset_graph=repository.asset_graph,
+        asset_selection=request.asset_selection,
     )
-    instance.submit_run(run.run_id, workspace)
-    return run.run_id
 
 
 def active_runs(instance: dg.DagsterInstance, since: float) -> list[dg.DagsterRun]:

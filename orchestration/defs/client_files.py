@@ -311,13 +311,7 @@ def _archived(
 
 def _last_delivery(archive_root: Path, target: SftpTarget, name: str) -> ledger.Delivery | None:
     return ledger.last_delivery(
-        archive_root,
-        target.client_id,
-        name,
-        host=target.host,
-        port=target.port,
-        username=target.username,
-        directory=target.directory,
+        archive_root, target.client_id, name, **ledger.target_folder(target)
     )
 
 
@@ -472,12 +466,7 @@ def _deliver(
                     retention_days=client.retention_days,
                     dry_run=options.retention_dry_run,
                     delivered=ledger.delivered_sizes(
-                        archive_dir.path,
-                        client_id,
-                        host=target.host,
-                        port=target.port,
-                        username=target.username,
-                        directory=target.directory,
+                        archive_dir.path, client_id, **ledger.target_folder(target)
                     ),
                 )
             except RetentionError as error:

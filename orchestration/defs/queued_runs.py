@@ -89,6 +89,66 @@ class _OwnRunsDequeuer(QueuedRunCoordinatorDaemon):
         return super()._get_runs_to_dequeue(own, concurrency_config, fixed_iteration_time)
 
 
+def submit_run(
+    instance: dg.DagsterInstance,
+    workspace: BaseWorkspaceRequestContext,
+    job_name: str,
+    *,
+    tags: Mapping[str, str],
+    run_config: Mapping[str, Any],
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    asset_check_selection: Sequence[dg.AssetCheckKey] | None = None,
+) -> str:
+    """Create a run of the job (or of the selected assets and checks) from the workspace's one
+    code location and submit it; the run id. As the daemon creates its sensors' and schedules'
+    runs (dagster/_daemon/sensor.py): the remote job, its execution plan, `create_run`."""
+    from dagster._core.definitions.selector import JobSubsetSelector
+
+    (location,) = workspace.code_locations
+    (repository,) = location.get_repositories().values()
+    remote_job: RemoteJob = location.get_job(
+        JobSubsetSelector(
+            location_name=location.name,
+            repository_name=repository.name,
+            job_name=job_name,
+            op_selection=None,
+            asset_selection=asset_selection,
+            asset_check_selection=asset_check_selection,
+        )
+    )
+    plan = location.get_execution_plan(
+        remote_job,
+        run_config,
+        step_keys_to_execute=None,
+        known_state=None,
+        instance=instance,
+    )
+    run = instance.create_run(
+        job_name=job_name,
+        run_id=None,
+        run_config=run_config,
+        resolved_op_selection=None,
+        step_keys_to_execute=None,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        op_selection=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.run_tags, **tags},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
+        asset_check_selection=(
+            frozenset(asset_check_selection) if asset_check_selection is not None else None
+        ),
+        asset_graph=repository.asset_graph,
+    )
+    instance.submit_run(run.run_id, workspace)
+    return run.run_id
+
+
 class RunQueue:
     """The instance's run queue, from a command: submit runs, wait for them (dequeuing them
     in-process when no daemon does). Use as a context manager: it starts the code location's
@@ -150,53 +210,16 @@ class RunQueue:
         asset_check_selection: Sequence[dg.AssetCheckKey] | None = None,
     ) -> str:
         """Create a run of the job (or of the selected assets and checks) and submit it; the run
-        id. As the sensor daemon creates its runs (dagster/_daemon/sensor.py)."""
-        from dagster._core.definitions.selector import JobSubsetSelector
-
-        workspace = self._workspace()
-        (location,) = workspace.code_locations
-        (repository,) = location.get_repositories().values()
-        remote_job: RemoteJob = location.get_job(
-            JobSubsetSelector(
-                location_name=location.name,
-                repository_name=repository.name,
-                job_name=job_name,
-                op_selection=None,
-                asset_selection=asset_selection,
-                asset_check_selection=asset_check_selection,
-            )
-        )
-        plan = location.get_execution_plan(
-            remote_job,
-            run_config,
-            step_keys_to_execute=None,
-            known_state=None,
-            instance=self.instance,
-        )
-        run = self.instance.create_run(
-            job_name=job_name,
-            run_id=None,
+        id (`submit_run`)."""
+        return submit_run(
+            self.instance,
+            self._workspace(),
+            job_name,
+            tags=tags,
             run_config=run_config,
-            resolved_op_selection=None,
-            step_keys_to_execute=None,
-            status=dg.DagsterRunStatus.NOT_STARTED,
-            op_selection=None,
-            root_run_id=None,
-            parent_run_id=None,
-            tags={**remote_job.run_tags, **tags},
-            job_snapshot=remote_job.job_snapshot,
-            execution_plan_snapshot=plan.execution_plan_snapshot,
-            parent_job_snapshot=remote_job.parent_job_snapshot,
-            remote_job_origin=remote_job.get_remote_origin(),
-            job_code_origin=remote_job.get_python_origin(),
-            asset_selection=frozenset(asset_selection) if asset_selection else None,
-            asset_check_selection=(
-                frozenset(asset_check_selection) if asset_check_selection is not None else None
-            ),
-            asset_graph=repository.asset_graph,
+            asset_selection=asset_selection,
+            asset_check_selection=asset_check_selection,
         )
-        self.instance.submit_run(run.run_id, workspace)
-        return run.run_id
 
     def asset_keys_in_job(self, job_name: str) -> list[dg.AssetKey]:
         (location,) = self._workspace().code_locations

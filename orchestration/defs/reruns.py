@@ -181,8 +181,8 @@ def resend(
     """Submit one run a day delivering the archived files again, unchanged (the delivery assets
     only); RerunError, and nothing submitted, if a file is missing."""
     archived_files(config, archive_root, client_id, feeds, days)
-    return _submit_days(
-        queue, config, client_id, feeds, days, deliver_only=True, by="resend", log_level=log_level
+    return submit_files_runs(
+        queue, config, client_id, days, feeds, deliver_only=True, by="resend", log_level=log_level
     )
 
 
@@ -214,36 +214,9 @@ def rebuild(
             _run_events(queue.instance, marts_run),
             marts_run,
         )
-    return _submit_days(
-        queue, config, client_id, feeds, days, deliver_only=False, by="rebuild", log_level=log_level
+    return submit_files_runs(
+        queue, config, client_id, days, feeds, deliver_only=False, by="rebuild", log_level=log_level
     )
-
-
-def _submit_days(
-    queue: RunQueue,
-    config: ClientsConfig,
-    client_id: str,
-    feeds: list[Feed],
-    days: list[dt.date],
-    *,
-    deliver_only: bool,
-    by: str,
-    log_level: str,
-) -> list[SubmittedFiles]:
-    """One files run a day (`submit_client_files`), submitted in day order."""
-    return [
-        submit_client_files(
-            queue,
-            config,
-            client_id,
-            day,
-            feeds,
-            deliver_only=deliver_only,
-            by=by,
-            log_level=log_level,
-        )
-        for day in days
-    ]
 
 
 def submit_marts(
@@ -265,34 +238,37 @@ def submit_marts(
     )
 
 
-def submit_client_files(
+def submit_files_runs(
     queue: RunQueue,
     config: ClientsConfig,
     client_id: str,
-    day: dt.date,
+    days: list[dt.date],
     feeds: list[Feed],
     *,
     deliver_only: bool,
     by: str,
     log_level: str = QUIET,
-) -> SubmittedFiles:
-    """Submit one files run for a client-day, tagged as the files sensor tags its runs (the
-    partition, the client's SFTP host), so the per-host limit holds for it."""
+) -> list[SubmittedFiles]:
+    """Submit one files run per client-day, in day order, tagged as the files sensor tags its
+    runs (the partition, the client's SFTP host), so the per-host limit holds for them."""
     client = config.clients[client_id]
     assets, checks = client_selection(client, deliver_only=deliver_only, feeds=feeds)
-    key = client_day_key(client_id, day)
-    run_id = queue.submit(
-        CLIENT_FILES_JOB,
-        asset_selection=assets,
-        asset_check_selection=checks,
-        run_config=run_config(log_level),
-        tags={
-            **partition_tags(client_day_partitions(config), key),
-            SFTP_HOST_TAG: client.sftp.host,
-            STARTED_BY_TAG: f"ods {by}",
-        },
-    )
-    return SubmittedFiles(run_id, client_id, day, feeds)
+    submitted = []
+    for day in days:
+        key = client_day_key(client_id, day)
+        run_id = queue.submit(
+            CLIENT_FILES_JOB,
+            asset_selection=assets,
+            asset_check_selection=checks,
+            run_config=run_config(log_level),
+            tags={
+                **partition_tags(client_day_partitions(config), key),
+                SFTP_HOST_TAG: client.sftp.host,
+                STARTED_BY_TAG: f"ods {by}",
+            },
+        )
+        submitted.append(SubmittedFiles(run_id, client_id, day, feeds))
+    return submitted
 
 
 def files_sent(

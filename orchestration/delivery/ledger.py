@@ -27,7 +27,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from orchestration.delivery.sftp_session import SftpTarget
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,16 @@ class Delivery:
     # change. None on lines written before contracts were recorded, and for manifests.
     contract_version: str | None = None
     previous_contract_version: str | None = None
+
+
+class Folder(TypedDict):
+    """One SFTP folder as the ledger tells folders apart: the keyword arguments of
+    `delivered_sizes` and `last_delivery`, and the folder fields of a `Delivery`."""
+
+    host: str
+    port: int
+    username: str
+    directory: str
 
 
 _FIELDS = {field.name: field for field in fields(Delivery)}
@@ -121,23 +134,32 @@ def delivered_sizes(
 ) -> dict[str, set[int]]:
     """file name -> the sizes in bytes this project delivered under that name to that exact folder
     (host compared case-insensitively, directory normalised)."""
-    wanted = (_host_key(host), int(port), username, normalise_directory(directory))
+    wanted = folder_key(host, port, username, directory)
     sizes: dict[str, set[int]] = {}
     for delivery in read_deliveries(archive_root, client_id):
-        where = _folder_of(delivery)
+        where = folder_of(delivery)
         if where == wanted:
             sizes.setdefault(delivery.file_name, set()).add(delivery.bytes)
     return sizes
 
 
-def _folder_of(delivery: Delivery) -> tuple[str, int, str, str]:
-    """The folder a delivery went to, in the form `wanted` folders are compared in."""
-    return (
-        _host_key(delivery.host),
-        delivery.port,
-        delivery.username,
-        normalise_directory(delivery.directory),
+def target_folder(target: SftpTarget) -> Folder:
+    """The folder a client's files go to now: deliveries to its earlier server or folder are not
+    this folder's (retention, re-sends and reconciliation look at this one)."""
+    return Folder(
+        host=target.host, port=target.port, username=target.username, directory=target.directory
     )
+
+
+def folder_key(host: str, port: int, username: str, directory: str) -> tuple[str, int, str, str]:
+    """A folder in the form folders are compared in (host case-insensitive, directory
+    normalised), so that retention and reconciliation call the same files ours."""
+    return (_host_key(host), int(port), username, normalise_directory(directory))
+
+
+def folder_of(delivery: Delivery) -> tuple[str, int, str, str]:
+    """The folder a delivery went to, as `folder_key` compares it."""
+    return folder_key(delivery.host, delivery.port, delivery.username, delivery.directory)
 
 
 def last_delivery(
@@ -152,10 +174,10 @@ def last_delivery(
 ) -> Delivery | None:
     """The latest delivery of `file_name` to that exact folder, if any: what the folder should
     hold under that name unless someone changed it since."""
-    wanted = (_host_key(host), int(port), username, normalise_directory(directory))
+    wanted = folder_key(host, port, username, directory)
     found = None
     for delivery in read_deliveries(archive_root, client_id):
-        where = _folder_of(delivery)
+        where = folder_of(delivery)
         if where == wanted and delivery.file_name == file_name:
             found = delivery
     return found

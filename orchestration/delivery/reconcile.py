@@ -188,21 +188,14 @@ def _our_deliveries(
 ) -> tuple[dict[str, ledger.Delivery], dict[str, set[int]]]:
     """(name -> our latest delivery to this folder; name -> the sizes of every delivery under
     it), from one read of the ledger."""
-    wanted = _folder_key(target.host, target.port, target.username, target.directory)
+    wanted = ledger.folder_key(**ledger.target_folder(target))
     latest: dict[str, ledger.Delivery] = {}
     sizes: dict[str, set[int]] = {}
     for delivery in ledger.read_deliveries(archive_root, target.client_id):
-        where = _folder_key(delivery.host, delivery.port, delivery.username, delivery.directory)
-        if where == wanted:
+        if ledger.folder_of(delivery) == wanted:
             latest[delivery.file_name] = delivery
             sizes.setdefault(delivery.file_name, set()).add(delivery.bytes)
     return latest, sizes
-
-
-def _folder_key(host: str, port: int, username: str, directory: str) -> tuple[str, int, str, str]:
-    """The same folder as the ledger's `delivered_sizes` compares (host case-insensitive,
-    directory normalised), so that retention and reconciliation call the same files ours."""
-    return host.strip().lower(), int(port), username, ledger.normalise_directory(directory)
 
 
 @dataclass

@@ -10,7 +10,7 @@
       elements by name.
     Each client is read from the design moodle.client_settings names for it (a replica that
     kept the 4.2 table after an upgrade holds a stale copy of the migrated rows), so the two
-    halves never overlap.
+    halves never overlap (macros/scorm_tracking_changed_in_build.sql, the one rule for both).
 
     Ephemeral, because it depends on the build's window (vars min_date, max_date,
     lookback_days) and clients (var client_ids, macros/clients_in_build.sql: the other clients'
@@ -34,10 +34,6 @@
 {{ config(materialized='ephemeral') }}
 
 with
-
-client_settings as not materialized (
-    select * from {{ ref('stg_moodle__client_settings') }}
-),
 
 legacy_tracks as not materialized (
     select * from {{ ref('stg_moodle__scorm_scoes_tracks') }}
@@ -63,12 +59,7 @@ legacy_touched as (
         legacy_tracks.sco_id,
         legacy_tracks.attempt
     from legacy_tracks
-    inner join client_settings
-        on legacy_tracks.client_id = client_settings.client_id
-    where
-        client_settings.scorm_tracking = 'legacy'
-        and {{ in_widened_window('legacy_tracks.modified_epoch') }}
-        and {{ client_in_build('legacy_tracks.client_id') }}
+    {{ scorm_tracking_changed_in_build('legacy_tracks', 'legacy') }}
 ),
 
 normalised_touched as (
@@ -77,12 +68,7 @@ normalised_touched as (
         scoes_values.attempt_id,
         scoes_values.sco_id
     from scoes_values
-    inner join client_settings
-        on scoes_values.client_id = client_settings.client_id
-    where
-        client_settings.scorm_tracking = 'normalised'
-        and {{ in_widened_window('scoes_values.modified_epoch') }}
-        and {{ client_in_build('scoes_values.client_id') }}
+    {{ scorm_tracking_changed_in_build('scoes_values', 'normalised') }}
 ),
 
 {#

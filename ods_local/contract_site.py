@@ -35,7 +35,7 @@ from psycopg import sql
 from ods_local.postgres import LocalPostgres, start_postgres
 from orchestration import warehouse
 from orchestration.clients import ClientConfig
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import marts_build
 from orchestration.feeds import Feed
 from orchestration.moodle.union_views import MoodleSource, create_union_views
 from orchestration.paths import DBT_PROJECT_DIR, ods_home, venv_bin
@@ -139,9 +139,11 @@ def _build_marts(
 ) -> None:
     """`dbt build` of the feeds' marts (and the views they are built from) for the day, as a
     night builds them, in a target folder of its own (never the project's shared one)."""
+    build = marts_build(day, day, lookback_days, client_ids=[client_id])
     env = {
         **os.environ,
         **scratch.libpq_env(),
+        **build.env,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
@@ -149,7 +151,7 @@ def _build_marts(
     with tempfile.TemporaryDirectory(prefix="ods-contract-dbt-") as work:
         command = [
             str(venv_bin("dbt")),
-            *dbt_build_args(day, day, lookback_days, client_ids=[client_id]),
+            *build.args,
             "--select",
             *(f"+{feed.mart}" for feed in feeds),
             "--project-dir",

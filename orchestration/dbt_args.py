@@ -1,10 +1,12 @@
-"""Arguments for dbt: a run over local days [first, last] passes the half-open date window."""
+"""Arguments and settings for dbt: a build over local days [first, last] gets the half-open date
+window, the lookback, the ledger switch and its clients as settings (macros/build_setting.sql)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 # Unit tests check the SQL, not the day's data: they run in the test suite (tests/test_dbt_*) and
 # with `dbt build` by analysts, not in every nightly build, where they cost seconds per invocation.
@@ -12,7 +14,7 @@ VIEWS_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
 def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, object]:
-    """dbt vars for the local days first..last inclusive: `min_date` ≤ D < `max_date`."""
+    """dbt settings for the local days first..last inclusive: `min_date` ≤ D < `max_date`."""
     first_day = dt.date.fromisoformat(str(first))
     last_day = dt.date.fromisoformat(str(last))
     if last_day < first_day:
@@ -24,9 +26,9 @@ def day_window_vars(first: str | dt.date, last: str | dt.date) -> dict[str, obje
 
 
 def client_ids_var(client_ids: Iterable[str]) -> list[str]:
-    """The dbt var `client_ids` for a build of some clients: their ids, each once, sorted (the
+    """The dbt setting `client_ids` for a build of some clients: their ids, each once, sorted (the
     same clients give the same vars). Empty is refused: a build for no client is a mistake, and
-    leaving the var out means every client (dbt_project/macros/clients_in_build.sql)."""
+    leaving it out means every client (dbt_project/macros/clients_in_build.sql)."""
     if isinstance(client_ids, str):
         raise TypeError(
             f"client_ids must be a collection of client ids, not the string {client_ids!r}"
@@ -37,23 +39,46 @@ def client_ids_var(client_ids: Iterable[str]) -> list[str]:
     return ids
 
 
-def dbt_build_args(
+# The environment variables that carry a build's settings to dbt (macros/build_setting.sql):
+# ODS_DBT_MIN_DATE, ODS_DBT_MAX_DATE, ODS_DBT_LOOKBACK_DAYS, ODS_DBT_RECORD_DAYS_BUILT,
+# ODS_DBT_CLIENT_IDS, each holding its value as JSON. Not `--vars`: dbt parses the whole project
+# again whenever the vars change, and a night's window always does (the macro says more).
+BUILD_SETTING_ENV_PREFIX = "ODS_DBT_"
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    """A `dbt build` to run: its arguments, and its settings as environment variables."""
+
+    args: list[str]
+    env: dict[str, str]
+
+
+def build_settings_env(settings: Mapping[str, object]) -> dict[str, str]:
+    """The environment variables that give dbt these build settings (macros/build_setting.sql)."""
+    return {
+        f"{BUILD_SETTING_ENV_PREFIX}{name.upper()}": json.dumps(value)
+        for name, value in settings.items()
+    }
+
+
+def marts_build(
     first: str | dt.date,
     last: str | dt.date,
     lookback_days: int,
     client_ids: Iterable[str] | None = None,
-) -> list[str]:
+) -> DbtBuild:
     """`dbt build` of the marts for a day window, recording the days as built (the ledger that
     late rows are assigned by, dbt_project/macros/report_day_assignments.sql).
 
     With `client_ids`, the build reads, rebuilds, records and tests those clients only, and
     leaves every other client's rows and ledger alone: one time zone's clients at 03:00 in
     their zone (dbt_project/macros/clients_in_build.sql). None builds every client."""
-    dbt_vars: dict[str, object] = {
+    settings: dict[str, object] = {
         **day_window_vars(first, last),
         "lookback_days": lookback_days,
         "record_days_built": True,
     }
     if client_ids is not None:
-        dbt_vars["client_ids"] = client_ids_var(client_ids)
-    return [*VIEWS_BUILD_ARGS, "--vars", json.dumps(dbt_vars)]
+        settings["client_ids"] = client_ids_var(client_ids)
+    return DbtBuild(args=list(VIEWS_BUILD_ARGS), env=build_settings_env(settings))

@@ -1,10 +1,14 @@
 """Running dbt from tests: the installed dbt against a test database, in the test's own folders.
 
 dbt runs in the test process through its programmatic entry point (`dbtRunner`), with the same
-arguments as the command line. Each call still parses the project and connects afresh; what is
-saved is starting a Python process and importing dbt (about 3 s of the 6–10 s a call takes
-here). dbt reads its environment (the `PG*` variables of profiles.yml) when invoked, so the test
-database's variables are set for the duration of the call only.
+arguments as the command line, which saves starting a Python process and importing dbt (about 3 s
+a call here). dbt reads its environment (the `PG*` variables of profiles.yml) when invoked, so
+the test database's variables are set for the duration of the call only.
+
+A build's settings (`dbt_vars`: the day window, lookback_days, record_days_built, client_ids)
+go to dbt as Dagster gives them, as ODS_DBT_* environment variables (orchestration/dbt_args.py),
+unless `as_vars` asks for `--vars`, as an analyst would type them. Each module keeps its own
+target folder, so from its second call on dbt parses only what the settings changed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX, build_settings_env
 from orchestration.feeds import Feed
 from orchestration.paths import DBT_PROJECT_DIR
 
@@ -36,6 +41,17 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
+    """Empty values for the ODS_DBT_* variables this call does not give (empty is unset to
+    macros/build_setting.sql), so a setting of another call never leaks into this one."""
+    names = {"MIN_DATE", "MAX_DATE", "LOOKBACK_DAYS", "RECORD_DAYS_BUILT", "CLIENT_IDS"}
+    return {
+        f"{BUILD_SETTING_ENV_PREFIX}{name}": ""
+        for name in names
+        if f"{BUILD_SETTING_ENV_PREFIX}{name}" not in given
+    }
+
+
 def run_dbt(
     command: str,
     dirs: Path,
@@ -43,13 +59,14 @@ def run_dbt(
     dbt_vars: dict[str, Any] | None = None,
     *extra: str,
     target: Path | None = None,
+    as_vars: bool = False,
 ) -> None:
     """`dbt <command>` with the test database's PG* `env`; fails the test with dbt's output.
 
     Each test module passes its own `dirs` (target and log folders), so modules never share
     dbt's state.
     """
-    success, log = invoke_dbt(command, dirs, env, dbt_vars, *extra, target=target)
+    success, log = invoke_dbt(command, dirs, env, dbt_vars, *extra, target=target, as_vars=as_vars)
     assert success, f"dbt {command} failed:\n{log[-8000:]}"
 
 
@@ -96,6 +113,7 @@ def invoke_dbt(
     dbt_vars: dict[str, Any] | None = None,
     *extra: str,
     target: Path | None = None,
+    as_vars: bool = False,
 ) -> tuple[bool, str]:
     """`dbt <command>` as run_dbt runs it, for a test that expects it may fail: (success, log,
     ending with dbt's exception when there was one)."""
@@ -114,15 +132,18 @@ def invoke_dbt(
         str(dirs / "logs"),
         *extra,
     ]
-    if dbt_vars is not None:
+    settings: dict[str, str] = {}
+    if dbt_vars is not None and as_vars:
         args += ["--vars", json.dumps(dbt_vars)]
+    elif dbt_vars is not None:
+        settings = build_settings_env(dbt_vars)
     output: list[str] = []
 
     def keep(event: EventMsg) -> None:
         if event.info.level != EventLevel.DEBUG:
             output.append(event.info.msg)
 
-    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
-    with _environment({**env, **settings}):
+    settings.update({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"})
+    with _environment({**env, **settings, **_no_build_settings(settings)}):
         result = dbtRunner(callbacks=[keep]).invoke(args)
     return bool(result.success), "\n".join(output) + f"\n{result.exception or ''}"

@@ -1,4 +1,4 @@
-"""dbt arguments for a day window: half-open local dates, the ledger switched on."""
+"""dbt arguments and settings for a day window: half-open local dates, the ledger switched on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from orchestration.dbt_args import day_window_vars, dbt_build_args
+from orchestration.dbt_args import DbtBuild, day_window_vars, marts_build
 
 
 def test_one_day_is_the_half_open_window_to_the_next_day():
@@ -25,16 +25,16 @@ def test_a_backfill_range_is_one_window_across_a_month_end():
 
 
 def test_build_args_record_the_days_and_pass_the_lookback():
-    args = dbt_build_args("2026-11-27", "2026-11-27", lookback_days=14)
-    assert args[0] == "build"
-    dbt_vars = json.loads(args[args.index("--vars") + 1])
-    assert dbt_vars == {
-        "min_date": "2026-11-27",
-        "max_date": "2026-11-28",
-        "lookback_days": 14,
-        "record_days_built": True,
+    build = marts_build("2026-11-27", "2026-11-27", lookback_days=14)
+    assert build.args == ["build", "--exclude-resource-type", "unit_test"]
+    # The settings travel as environment variables (never --vars: a changed var makes dbt
+    # parse the whole project again), each holding its value as JSON.
+    assert build.env == {
+        "ODS_DBT_MIN_DATE": '"2026-11-27"',
+        "ODS_DBT_MAX_DATE": '"2026-11-28"',
+        "ODS_DBT_LOOKBACK_DAYS": "14",
+        "ODS_DBT_RECORD_DAYS_BUILT": "true",
     }
-    assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
 
 
 def test_a_window_that_ends_before_it_starts_is_refused():
@@ -42,20 +42,22 @@ def test_a_window_that_ends_before_it_starts_is_refused():
         day_window_vars("2026-11-28", "2026-11-27")
 
 
-def _vars(args: list[str]) -> dict[str, object]:
-    parsed: dict[str, object] = json.loads(args[args.index("--vars") + 1])
-    return parsed
+def _vars(build: DbtBuild) -> dict[str, object]:
+    """The settings as dbt's macros/build_setting.sql reads them back."""
+    prefix = "ODS_DBT_"
+    assert all(name.startswith(prefix) for name in build.env)
+    return {name[len(prefix) :].lower(): json.loads(value) for name, value in build.env.items()}
 
 
 def test_build_args_without_clients_build_every_client():
-    assert "client_ids" not in _vars(dbt_build_args("2026-11-27", "2026-11-27", lookback_days=14))
+    assert "client_ids" not in _vars(marts_build("2026-11-27", "2026-11-27", lookback_days=14))
     assert "client_ids" not in _vars(
-        dbt_build_args("2026-11-27", "2026-11-27", lookback_days=14, client_ids=None)
+        marts_build("2026-11-27", "2026-11-27", lookback_days=14, client_ids=None)
     )
 
 
 def test_build_args_for_one_time_zones_clients_pass_their_ids_once_and_sorted():
-    args = dbt_build_args(
+    args = marts_build(
         "2026-11-27", "2026-11-27", lookback_days=7, client_ids=["zed", "acme", "zed"]
     )
     assert _vars(args) == {
@@ -65,15 +67,15 @@ def test_build_args_for_one_time_zones_clients_pass_their_ids_once_and_sorted():
         "record_days_built": True,
         "client_ids": ["acme", "zed"],
     }
-    assert args[:3] == ["build", "--exclude-resource-type", "unit_test"]
+    assert args.args[:3] == ["build", "--exclude-resource-type", "unit_test"]
 
 
 def test_build_args_take_any_collection_of_clients_and_leave_it_as_it_was():
     clients = ("globex",)
-    assert _vars(dbt_build_args("2026-11-27", "2026-11-28", 14, client_ids=clients))[
-        "client_ids"
-    ] == ["globex"]
-    assert _vars(dbt_build_args("2026-11-27", "2026-11-28", 14, client_ids={"a", "b"}))[
+    assert _vars(marts_build("2026-11-27", "2026-11-28", 14, client_ids=clients))["client_ids"] == [
+        "globex"
+    ]
+    assert _vars(marts_build("2026-11-27", "2026-11-28", 14, client_ids={"a", "b"}))[
         "client_ids"
     ] == ["a", "b"]
     assert clients == ("globex",)
@@ -81,6 +83,6 @@ def test_build_args_take_any_collection_of_clients_and_leave_it_as_it_was():
 
 def test_build_args_refuse_no_clients_and_a_bare_string():
     with pytest.raises(ValueError, match="empty"):
-        dbt_build_args("2026-11-27", "2026-11-27", 14, client_ids=[])
+        marts_build("2026-11-27", "2026-11-27", 14, client_ids=[])
     with pytest.raises(TypeError, match="string"):
-        dbt_build_args("2026-11-27", "2026-11-27", 14, client_ids="acme")
+        marts_build("2026-11-27", "2026-11-27", 14, client_ids="acme")

@@ -1,5 +1,5 @@
 {#
-    Which clients a build is for: var client_ids, a list of client ids (the clients file's
+    Which clients a build is for: the build setting client_ids (macros/build_setting.sql), a list of client ids (the clients file's
     slugs), or none (the default) for every client in moodle.client_settings.
 
     Why: clients live in several time zones, and a client's day D is over only at its own
@@ -35,7 +35,7 @@
 #}
 
 {% macro build_client_ids() -%}
-    {%- set given = var("client_ids", none) -%}
+    {%- set given = build_setting("client_ids") -%}
     {%- if given is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -44,7 +44,7 @@
     {%- endif -%}
     {%- if given is mapping or given is not iterable or given | length == 0 -%}
         {{ exceptions.raise_compiler_error(
-            "var client_ids must be a non-empty list of client ids (or left out for every client), got "
+            "client_ids (the var, or ODS_DBT_CLIENT_IDS) must be a non-empty list of client ids (or left out for every client), got "
             ~ (given | string)
         ) }}
     {%- endif -%}
@@ -52,7 +52,7 @@
     {%- for client_id in given -%}
         {%- if client_id is not string or not modules.re.match("^[a-z][a-z0-9_]{0,39}$", client_id) -%}
             {{ exceptions.raise_compiler_error(
-                "var client_ids: " ~ (client_id | string) ~ " is not a client id (a slug: a-z, 0-9, _)"
+                "client_ids (the var, or ODS_DBT_CLIENT_IDS): " ~ (client_id | string) ~ " is not a client id (a slug: a-z, 0-9, _)"
             ) }}
         {%- endif -%}
         {%- if client_id not in ids -%}
@@ -61,7 +61,7 @@
     {%- endfor -%}
     {%- if flags.FULL_REFRESH and execute -%}
         {{ exceptions.raise_compiler_error(
-            "--full-refresh recreates the marts with every client's history; run it without var client_ids"
+            "--full-refresh recreates the marts with every client's history; run it without client_ids (the var, or ODS_DBT_CLIENT_IDS)"
         ) }}
     {%- endif -%}
     {{ return(ids) }}

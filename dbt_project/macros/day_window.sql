@@ -21,7 +21,7 @@
         client_id,
         timezone,
         {{ local_midnight_epoch(lookback_start_date(), 'timezone') }} as window_start_epoch,
-        {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date", 'timezone') }}
+        {{ local_midnight_epoch("'" ~ build_setting('max_date') ~ "'::date", 'timezone') }}
             as window_end_epoch
     from {{ ref('stg_moodle__client_settings') }}
     where {{ client_in_build('client_id') }}
@@ -39,7 +39,7 @@
 
 {% macro in_widened_window(epoch) -%}
     {{ epoch }} >= {{ local_midnight_epoch(lookback_start_date() ~ " - 1", "'UTC'") }}
-    and {{ epoch }} < {{ local_midnight_epoch("'" ~ var('max_date') ~ "'::date + 1", "'UTC'") }}
+    and {{ epoch }} < {{ local_midnight_epoch("'" ~ build_setting('max_date') ~ "'::date + 1", "'UTC'") }}
 {%- endmacro %}
 
 {% macro in_build_window(epoch, client_id) -%}

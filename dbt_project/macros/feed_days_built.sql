@@ -26,7 +26,7 @@
     The marts' post-hook (dbt_project.yml): the window's days of the build's clients are built.
 #}
 {% macro record_days_built(feed=none) -%}
-    {%- if var("record_days_built") -%}
+    {%- if build_setting("record_days_built") -%}
         insert into {{ feed_days_built_relation() }} (feed, client_id, report_date)
         select
             '{{ feed or mart_feed() }}',

@@ -16,8 +16,8 @@
 {% macro get_incremental_replace_window_sql(arg_dict) -%}
     {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
     delete from {{ arg_dict["target_relation"] }}
-    where report_date >= '{{ var("min_date") }}'::date
-        and report_date < '{{ var("max_date") }}'::date
+    where report_date >= '{{ build_setting("min_date") }}'::date
+        and report_date < '{{ build_setting("max_date") }}'::date
         and {{ client_in_build('client_id') }};
     insert into {{ arg_dict["target_relation"] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict["temp_relation"] }}

@@ -3,5 +3,5 @@
     expression. Changes that became visible late for an already built day are found back to here.
 #}
 {% macro lookback_start_date() -%}
-    ('{{ var("min_date") }}'::date - {{ var("lookback_days") }})
+    ('{{ build_setting("min_date") }}'::date - {{ build_setting("lookback_days") }})
 {%- endmacro %}

@@ -69,8 +69,8 @@ still_sent as (
     select client_id, change_key, entity_key
     from sent
     where
-        report_date < '{{ var("min_date") }}'::date
-        or report_date >= '{{ var("max_date") }}'::date
+        report_date < '{{ build_setting("min_date") }}'::date
+        or report_date >= '{{ build_setting("max_date") }}'::date
     union all
     select client_id, change_key, entity_key from kept
 ),
@@ -114,7 +114,7 @@ late as (
         on
             unsent.client_id = window_days.client_id
             and window_days.report_date > unsent.event_date
-            and window_days.report_date <= unsent.event_date + {{ var("lookback_days") }}
+            and window_days.report_date <= unsent.event_date + {{ build_setting("lookback_days") }}
     where not window_days.was_built
     group by unsent.client_id, unsent.change_key
 ),

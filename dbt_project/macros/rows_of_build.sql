@@ -15,8 +15,8 @@
     window of the parse (a manifest parsed once and reused would test the wrong days).
 #}
 {% macro rows_of_build_condition() -%}
-    report_date >= '{{ var("min_date") }}'::date
-    and report_date < '{{ var("max_date") }}'::date
+    report_date >= '{{ build_setting("min_date") }}'::date
+    and report_date < '{{ build_setting("max_date") }}'::date
     and {{ client_in_build('client_id') }}
 {%- endmacro %}
 

@@ -10,8 +10,8 @@
         window_day::date as report_date
     from {{ ref('stg_moodle__client_settings') }} as client_settings
     cross join generate_series(
-        '{{ var("min_date") }}'::date,
-        '{{ var("max_date") }}'::date - 1,
+        '{{ build_setting("min_date") }}'::date,
+        '{{ build_setting("max_date") }}'::date - 1,
         interval '1 day'
     ) as window_day
     where {{ client_in_build('client_settings.client_id') }}

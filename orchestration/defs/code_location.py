@@ -1,10 +1,11 @@
 """Assembling the code location: everything the UI shows, built from the clients file."""
 
+import os
 import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, get_asset_key_for_model
+from dagster_dbt import get_asset_key_for_model
 
 from orchestration.clients import load_clients
 from orchestration.defs.alerts import alert_channels_from_env, alert_sensors
@@ -13,6 +14,7 @@ from orchestration.defs.client_files import (
     delivery_key,
     offered_feeds,
 )
+from orchestration.defs.dbt_cli import OdsDbtCliResource
 from orchestration.defs.dbt_models import build_dbt_assets, dbt_project, moodle_source_tables
 from orchestration.defs.deadline import build_deadline_check
 from orchestration.defs.jobs import client_files_job, daily_marts_job, deadline_job, views_job
@@ -72,8 +74,9 @@ def build_definitions() -> dg.Definitions:
             *alert_sensors(config, files_job, checks_job),
         ],
         resources={
-            "dbt": DbtCliResource(
-                project_dir=dbt_project,
+            "dbt": OdsDbtCliResource(
+                project_dir=os.fspath(dbt_project.project_dir),
+                profiles_dir=os.fspath(dbt_project.project_dir),
                 # The venv's bin folder is not always on PATH (make, cron, tests).
                 dbt_executable=str(Path(sys.executable).with_name("dbt")),
             ),

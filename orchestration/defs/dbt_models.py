@@ -11,10 +11,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from orchestration.clients import ClientsConfig
-from orchestration.dbt_args import VIEWS_BUILD_ARGS, dbt_build_args
+from orchestration.dbt_args import VIEWS_BUILD_ARGS, marts_build
+from orchestration.defs.dbt_cli import OdsDbtCliResource
 from orchestration.defs.jobs import CLIENTS_TAG, MARTS_POOL, TIMEZONE_TAG
 from orchestration.defs.partitions import clients_whose_day_is_not_over
 from orchestration.defs.resources import WarehouseResource
@@ -151,7 +152,7 @@ def build_dbt_assets(
         pool=MARTS_POOL,  # two marts runs at once must not rebuild the views under each other
     )
     def moodle_views(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse_db: WarehouseResource
+        context: dg.AssetExecutionContext, dbt: OdsDbtCliResource, warehouse_db: WarehouseResource
     ) -> Iterator[Any]:
         """Staging and intermediate views over the Moodle union views: built again only when the
         union views or the views' SQL changed, or a view is missing (views_state)."""
@@ -173,7 +174,7 @@ def build_dbt_assets(
                 return
         if missing:
             context.log.info(f"building the views; missing: {', '.join(missing[:10])}")
-        yield from dbt.cli(VIEWS_BUILD_ARGS, context=context).stream()
+        yield from dbt.build(VIEWS_BUILD_ARGS, context)
         if wanted is not None and context.selected_asset_keys == set(context.assets_def.keys):
             with warehouse_db.connect(autocommit=True) as conn:
                 record_built(conn, wanted)
@@ -187,7 +188,7 @@ def build_dbt_assets(
         name="feed_marts",
         pool=MARTS_POOL,
     )
-    def feed_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def feed_marts(context: dg.AssetExecutionContext, dbt: OdsDbtCliResource) -> Iterator[Any]:
         """One incremental mart per feed; a run rebuilds exactly its days (a backfill is one run),
         for its time zone's clients (or the clients it names), leaving every other client's rows
         as they were."""
@@ -197,9 +198,9 @@ def build_dbt_assets(
         )
         context.log.info(f"building {first}..{last} for {len(client_ids)} client(s): {client_ids}")
         everyone = len(client_ids) == len(config.clients)
-        args = dbt_build_args(
+        build = marts_build(
             first, last, config.lookback_days, client_ids=None if everyone else client_ids
         )
-        yield from dbt.cli(args, context=context).stream()
+        yield from dbt.build(build.args, context, settings_env=build.env)
 
     return [moodle_views, feed_marts]

@@ -68,8 +68,8 @@ latest_sent as (
         where
             {{ client_in_build('sent_rows.client_id') }}
             and (
-                sent_rows.report_date < '{{ var("min_date") }}'::date
-                or sent_rows.report_date >= '{{ var("max_date") }}'::date
+                sent_rows.report_date < '{{ build_setting("min_date") }}'::date
+                or sent_rows.report_date >= '{{ build_setting("max_date") }}'::date
                 or f2f_days_built.report_date is not null
             )
         group by sent_rows.client_id, sent_rows.entity_key

@@ -1,0 +1,132 @@
+"""dagster-dbt's `DbtCliResource`, with what a night of many marts runs needs from it.
+
+Each dbt step of a run starts a `dbt` process. Three costs of that are dagster-dbt's defaults,
+and this resource removes them (figures: CPU-seconds on the 2-core machine of the README):
+
+- **`dbt --version`** (about 3 s): dagster-dbt starts it once per resource instance, which is once
+  per run, to learn dbt's version. The `dbt` run here is always the venv's own (code_location.py),
+  so the version is the installed dbt-core's, read from the package metadata.
+- **A full parse of the project** (about 4-5 s, growing with the project): dbt parses only what
+  changed since its last parse (partial parsing) when it finds that parse's state in the target
+  folder and the vars, profile and project are the same. dagster-dbt gives each invocation a new
+  target folder and seeds it with `target/partial_parse.msgpack`, written once by `ods parse`
+  without the warehouse's `PG*` variables, so every build parsed everything again. Here each
+  successful build's parse state is kept per warehouse (`target/parse_state/`, named by a hash
+  of the profile's variables) and seeds the next build; the build's settings travel as
+  environment variables, not vars (macros/build_setting.sql says why). A night's build then
+  re-parses the six files that read those settings.
+- **The invocation's folder** (about 3 MB: manifest, run results, logs): dagster-dbt leaves one
+  per invocation, for ever. A build that succeeded has its folder removed (its events and logs
+  are in the run's event log); a failed build's folder stays for whoever looks into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from packaging import version
+
+# The environment variables dbt_project/profiles.yml reads (tests/test_dbt_cli.py keeps the two
+# in step): dbt parses everything again when any of them differs from its last parse.
+PROFILE_ENV_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+PARSE_STATE_FILE = "partial_parse.msgpack"
+
+# dagster-dbt starts dbt with a copy of this process's environment and has no parameter for an
+# environment of its own; the settings are put into it for the moment dbt is started, one start
+# at a time (they are not secrets, and restored at once).
+_environment_lock = threading.Lock()
+
+
+@contextmanager
+def _with_environment(values: Mapping[str, str]) -> Iterator[None]:
+    with _environment_lock:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def parse_state_path(target_root: Path, environ: Mapping[str, str]) -> Path:
+    """Where the parse state of builds against this warehouse is kept: one file per set of the
+    profile's variables (a hash of their values: the password is part of it, never written)."""
+    profile = "\0".join(f"{name}={environ.get(name, '')}" for name in PROFILE_ENV_VARS)
+    key = hashlib.sha256(profile.encode()).hexdigest()[:16]
+    return target_root / "parse_state" / f"{key}.msgpack"
+
+
+def parse_summary(perf_info: Path) -> str:
+    """One line from dbt's perf_info.json: how many of the project's files dbt parsed."""
+    try:
+        info = json.loads(perf_info.read_text())
+        parsed, total = int(info["parsed_path_count"]), int(info["path_count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"dbt's parse figures were not written ({perf_info})"
+    how = "in full" if parsed >= total else "partially, from the last build's parse state"
+    return f"dbt parsed {parsed} of the project's {total} files ({how})"
+
+
+class OdsDbtCliResource(DbtCliResource):
+    """dbt as dagster-dbt runs it, without a `dbt --version` per run, with dbt's partial parsing
+    kept between builds, and without leaving each successful build's target folder behind
+    (orchestration/defs/dbt_cli.py)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+    def build(
+        self,
+        args: Sequence[str],
+        context: dg.AssetExecutionContext,
+        settings_env: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Run `dbt <args>` for the step, with the build's settings (ODS_DBT_* variables) in
+        dbt's environment, and stream its events; see the module's docstring."""
+        target_root = Path(self.project_dir) / "target"
+        target = target_root / f"{context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+        state = parse_state_path(target_root, os.environ)
+        if state.exists():
+            target.mkdir(parents=True)
+            shutil.copyfile(state, target / PARSE_STATE_FILE)
+        with _with_environment(settings_env or {}):
+            invocation = self.cli(list(args), context=context, target_path=target)
+        yield from invocation.stream()
+        # Reached only when dbt succeeded (stream raises otherwise): say what dbt parsed, keep
+        # its parse state for the next build, then remove its folder.
+        context.log.info(parse_summary(target / "perf_info.json"))
+        self._keep_parse_state(context, target / PARSE_STATE_FILE, state)
+        shutil.rmtree(target, ignore_errors=True)
+
+    @staticmethod
+    def _keep_parse_state(context: dg.AssetExecutionContext, made: Path, state: Path) -> None:
+        if not made.exists():
+            return
+        try:
+            state.parent.mkdir(parents=True, exist_ok=True)
+            staged = state.with_name(f".{state.name}.{os.getpid()}.{threading.get_ident()}")
+            shutil.copyfile(made, staged)
+            os.replace(staged, state)  # a build starting meanwhile reads the old state or this
+        except OSError as error:  # a read-only image: builds parse in full, as before
+            context.log.warning(f"dbt's parse state could not be kept in {state.parent}: {error}")

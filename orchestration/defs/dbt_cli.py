@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -74,15 +74,28 @@ def parse_state_path(target_root: Path, environ: Mapping[str, str]) -> Path:
     return target_root / "parse_state" / f"{key}.msgpack"
 
 
-def parse_summary(perf_info: Path) -> str:
-    """One line from dbt's perf_info.json: how many of the project's files dbt parsed."""
+_PARTIAL = re.compile(
+    r"Partial parsing enabled: (\d+) files deleted, (\d+) files added, (\d+) files changed"
+)
+_FULL = re.compile(r"(Unable to do partial parsing because [^.\"\\]*|saved manifest not found)")
+
+
+def parse_summary(dbt_log: Path) -> str:
+    """One line from the build's dbt.log: whether dbt parsed the project in full, and why, or
+    partially, and how many files had changed."""
     try:
-        info = json.loads(perf_info.read_text())
-        parsed, total = int(info["parsed_path_count"]), int(info["path_count"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"dbt's parse figures were not written ({perf_info})"
-    how = "in full" if parsed >= total else "partially, from the last build's parse state"
-    return f"dbt parsed {parsed} of the project's {total} files ({how})"
+        text = dbt_log.read_text(errors="replace")
+    except OSError:
+        return f"dbt's log was not written ({dbt_log})"
+    if partial := _PARTIAL.search(text):
+        deleted, added, changed = (int(n) for n in partial.groups())
+        return (
+            "dbt parsed the project partially, from the last build's parse state "
+            f"({changed} changed, {added} added, {deleted} deleted files parsed again)"
+        )
+    if full := _FULL.search(text):
+        return f"dbt parsed the project in full ({full[1]})"
+    return "dbt parsed the project (its log does not say how)"
 
 
 class OdsDbtCliResource(DbtCliResource):
@@ -105,7 +118,10 @@ class OdsDbtCliResource(DbtCliResource):
         """Run `dbt <args>` for the step, with the build's settings (ODS_DBT_* variables) in
         dbt's environment, and stream its events; see the module's docstring."""
         target_root = Path(self.project_dir) / "target"
-        target = target_root / f"{context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+        target = (
+            target_root
+            / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+        )
         state = parse_state_path(target_root, os.environ)
         if state.exists():
             target.mkdir(parents=True)
@@ -115,7 +131,7 @@ class OdsDbtCliResource(DbtCliResource):
         yield from invocation.stream()
         # Reached only when dbt succeeded (stream raises otherwise): say what dbt parsed, keep
         # its parse state for the next build, then remove its folder.
-        context.log.info(parse_summary(target / "perf_info.json"))
+        context.log.info(parse_summary(target / "dbt.log"))
         self._keep_parse_state(context, target / PARSE_STATE_FILE, state)
         shutil.rmtree(target, ignore_errors=True)
 

@@ -62,6 +62,7 @@ FILES_JOBS: tuple[str, ...] = (
 )  # current layout: one `<feed>_files_job` per feed
 FILES_SENSOR = "files_after_marts_sensor"
 SFTP_HOST_TAG = "ods/sftp_host"
+PARENT_TAG = "dagster/parent_run_id"  # a retry names the run it retries
 DELIVERY_ASSET_SUFFIX = "_delivery"  # `<feed>_delivery`: one materialisation per file delivered
 UNION_VIEWS_STEP_HINT = "union"  # the marts run's step whose key contains this builds the views
 MARTS_HOUR = 3
@@ -536,8 +537,9 @@ def _wait_for_zone(
     instance: Any,
     daemon: harness.Daemon,
 ) -> None:
-    """Until every file of the zone is on the server and no run is in flight; or, after a
-    failure, until nothing has run for the sensor's grace period; or the timeout."""
+    """Until every file of the zone is on the server and no run is in flight or awaiting its
+    retry; or, after a failure, until nothing has run for the sensor's grace period; or the
+    timeout."""
     if not zone.marts_runs:  # the tick requested nothing: no night to wait for
         zone.finished = zone.triggered
         print(f"  {zone.zone}: the tick requested no run ({zone.skipped or 'no skip message'})")
@@ -552,7 +554,10 @@ def _wait_for_zone(
         daemon.check_alive()
         now = time.time()
         present = {path for path in wanted if path.exists()}
-        active = harness.active_runs(instance, zone.triggered - 1)
+        # A failed run whose retry the daemon has yet to create is work still to come.
+        active = harness.active_runs(instance, zone.triggered - 1) + harness.runs_awaiting_retry(
+            instance, zone.triggered - 1
+        )
         idle_since = None if active else (idle_since or now)
         drilling = setup.drill is not None and not setup.drill.finished
         if idle_since is not None and (
@@ -646,7 +651,13 @@ class FaultDrill:
         return all(run is not None and run.status.value == "SUCCESS" for run in runs)
 
     def _files_run_in_progress(self) -> Any:
-        for run in harness.active_runs(self.instance, self.since - 3600):
+        """A files run, started, not met by a fault yet. For the daemon's kill, which fails every
+        run in flight, no retry may be in flight: the worker fault's retry is seen through to its
+        end rather than killed again (it would need a retry of its own)."""
+        active = harness.active_runs(self.instance, self.since - 3600)
+        if self.pending[0] == "daemon" and any(PARENT_TAG in run.tags for run in active):
+            return None
+        for run in active:
             if (
                 run.job_name in FILES_JOBS
                 and run.run_id not in self.targeted

@@ -14,31 +14,15 @@ target folder, so from its second call on dbt parses only what the settings chan
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX, build_settings_env
+from orchestration.defs.dbt_cli import with_environment
 from orchestration.feeds import Feed
 from orchestration.paths import DBT_PROJECT_DIR
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
@@ -144,6 +128,6 @@ def invoke_dbt(
             output.append(event.info.msg)
 
     settings.update({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"})
-    with _environment({**env, **settings, **_no_build_settings(settings)}):
+    with with_environment({**env, **settings, **_no_build_settings(settings)}):
         result = dbtRunner(callbacks=[keep]).invoke(args)
     return bool(result.success), "\n".join(output) + f"\n{result.exception or ''}"

@@ -52,7 +52,9 @@ _environment_lock = threading.Lock()
 
 
 @contextmanager
-def _with_environment(values: Mapping[str, str]) -> Iterator[None]:
+def with_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `values` set, for the block; as it was afterwards. One
+    block at a time (a lock): the environment is the process's, shared by its threads."""
     with _environment_lock:
         saved = {name: os.environ.get(name) for name in values}
         os.environ.update(values)
@@ -126,7 +128,7 @@ class OdsDbtCliResource(DbtCliResource):
         if state.exists():
             target.mkdir(parents=True)
             shutil.copyfile(state, target / PARSE_STATE_FILE)
-        with _with_environment(settings_env or {}):
+        with with_environment(settings_env or {}):
             invocation = self.cli(list(args), context=context, target_path=target)
         yield from invocation.stream()
         # Reached only when dbt succeeded (stream raises otherwise): say what dbt parsed, keep

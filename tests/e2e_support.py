@@ -138,6 +138,13 @@ def site_clients(
     }
 
 
+def set_warehouse_env(env: pytest.MonkeyPatch, pg: LocalPostgres) -> None:
+    """The warehouse `pg`'s PG* variables in the environment, where the product's resources read
+    their connection."""
+    for name, value in pg.libpq_env().items():
+        env.setenv(name, value)
+
+
 @contextmanager
 def ods_environment(
     pg: LocalPostgres, clients_file: Path, **variables: str
@@ -145,8 +152,7 @@ def ods_environment(
     """For the block, the environment the code location loads with: the warehouse's PG*, the
     clients file and any other `variables` (DAGSTER_HOME, ODS_HOME, ...)."""
     with pytest.MonkeyPatch.context() as env:
-        for name, value in pg.libpq_env().items():
-            env.setenv(name, value)
+        set_warehouse_env(env, pg)
         env.setenv("ODS_CLIENTS_FILE", str(clients_file))
         for name, value in variables.items():
             env.setenv(name, value)

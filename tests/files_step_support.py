@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import psycopg
+import pytest
 
+from ods_local.sftp_server import LocalSftpServer
 from orchestration.clients import load_clients
 from orchestration.defs.client_files import build_client_files_asset, delivery_key, file_key
 from orchestration.defs.partitions import client_day_key, client_day_partitions
 from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
 from orchestration.feeds import COMPLETION, FEEDS
+from tests.e2e_support import set_warehouse_env, start_sftp_server
 
 DAY = dt.date(2026, 11, 27)  # files dated 2026-11-28
 NEXT_DAY = dt.date(2026, 11, 28)
@@ -55,8 +59,8 @@ def create_completion_mart(pg: Any, rows: Iterable[tuple[Any, ...]]) -> None:
                 copy.write_row(row)
 
 
-def fill_completion_mart(pg: Any) -> None:
-    """The mart with acme's ROWS, each completed at 09:00 on its day."""
+def fill_completion_mart(pg: Any) -> Any:
+    """The mart with acme's ROWS, each completed at 09:00 on its day; returns `pg`."""
     create_completion_mart(
         pg,
         [
@@ -65,6 +69,22 @@ def fill_completion_mart(pg: Any) -> None:
             for row in rows
         ],
     )
+    return pg
+
+
+@contextmanager
+def acme_sftp_site(
+    pg: Any, tmp_path: Path, env: pytest.MonkeyPatch
+) -> Iterator[tuple[LocalSftpServer, Path]]:
+    """For the block, a local SFTP server (under `tmp_path`) with acme's account, and the
+    warehouse `pg` in the environment the files step reads; yields the server and acme's key
+    path. The tests write acme's clients file themselves: what they test is in it."""
+    server, keys = start_sftp_server(tmp_path, ["acme"])
+    set_warehouse_env(env, pg)
+    try:
+        yield server, keys["acme"]
+    finally:
+        server.stop()
 
 
 def files_asset(clients_file: Path) -> dg.AssetsDefinition:

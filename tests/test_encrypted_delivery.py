@@ -21,15 +21,15 @@ import pytest
 import yaml
 
 from ods_local.pgp_keys import demo_keyring, provision_demo_pgp_keys
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.clients import ConfigError, load_clients
 from orchestration.export import archive
 from orchestration.export.envelope import Envelope, seal
 from orchestration.export.openpgp import inspect_public_key
-from tests.e2e_support import add_sftp_account, client_entry, parse_csv, write_clients_file
+from tests.e2e_support import client_entry, parse_csv, write_clients_file
 from tests.files_step_support import (
     DAY,
     ROWS,
+    acme_sftp_site,
     delivery_metadata,
     failure_message,
     files_asset,
@@ -100,32 +100,26 @@ def _gunzip(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def mart(module_pg: Any) -> Any:
-    fill_completion_mart(module_pg)
-    return module_pg
+    return fill_completion_mart(module_pg)
 
 
 @pytest.fixture
 def site(mart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    server = LocalSftpServer(tmp_path / "sftp")
-    key = add_sftp_account(server, tmp_path / "keys", "acme")
-    server.start()
-    for name, value in mart.libpq_env().items():
-        monkeypatch.setenv(name, value)
+    with acme_sftp_site(mart, tmp_path, monkeypatch) as (server, key):
 
-    def clients(**options: Any) -> Path:
-        entry = client_entry("moodle_acme", server, "acme", key, **options)
-        path = write_clients_file(tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0)
-        monkeypatch.setenv("ODS_CLIENTS_FILE", str(path))
-        return path
+        def clients(**options: Any) -> Path:
+            entry = client_entry("moodle_acme", server, "acme", key, **options)
+            path = write_clients_file(
+                tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0
+            )
+            monkeypatch.setenv("ODS_CLIENTS_FILE", str(path))
+            return path
 
-    try:
         yield {
             "clients": clients,
             "archive": tmp_path / "archive",
             "folder": server.root / "acme" / "outbound",
         }
-    finally:
-        server.stop()
 
 
 def _archived(site: dict[str, Any]) -> archive.ArchivedFile:

@@ -21,16 +21,16 @@ import jsonschema
 import pytest
 import yaml
 
-from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery import ledger
 from orchestration.export import archive
 from orchestration.export.manifest import SCHEMA_PATH
 from orchestration.feeds import FEEDS
-from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
+from tests.e2e_support import client_entry, write_clients_file
 from tests.files_step_support import (
     DAY,
     NEXT_DAY,
     ROWS,
+    acme_sftp_site,
     delivery_metadata,
     failure_message,
     files_asset,
@@ -61,33 +61,25 @@ RESEND = {"ods/started_by": "ods resend"}
 
 @pytest.fixture(scope="module")
 def mart(module_pg: Any) -> Any:
-    fill_completion_mart(module_pg)
-    return module_pg
+    return fill_completion_mart(module_pg)
 
 
 @pytest.fixture
 def site(mart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    server = LocalSftpServer(tmp_path / "sftp")
-    key = add_sftp_account(server, tmp_path / "keys", "acme")
-    server.start()
-    entry = client_entry("moodle_acme", server, "acme", key, manifest=True)
-    entry["feeds"] = {"completion": {}, "quiz": {}}
-    # No retries: a failure here is the test's, not a server's that may clear.
-    clients_file = write_clients_file(
-        tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0
-    )
-    for name, value in mart.libpq_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients_file))
-    try:
+    with acme_sftp_site(mart, tmp_path, monkeypatch) as (server, key):
+        entry = client_entry("moodle_acme", server, "acme", key, manifest=True)
+        entry["feeds"] = {"completion": {}, "quiz": {}}
+        # No retries: a failure here is the test's, not a server's that may clear.
+        clients_file = write_clients_file(
+            tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0
+        )
+        monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients_file))
         yield {
             "clients_file": clients_file,
             "archive": tmp_path / "archive",
             "folder": server.root / "acme" / "outbound",
             "server": server,
         }
-    finally:
-        server.stop()
 
 
 def _archive_quiz(archive_root: Path, day: dt.date = DAY, version: str = "0123456789ab") -> None:

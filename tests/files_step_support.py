@@ -24,6 +24,7 @@ from orchestration.clients import load_clients
 from orchestration.defs.client_files import build_client_files_asset, delivery_key, file_key
 from orchestration.defs.partitions import client_day_key, client_day_partitions
 from orchestration.defs.resources import ArchiveResource, SftpSecrets, WarehouseResource
+from orchestration.export import archive
 from orchestration.feeds import COMPLETION, FEEDS
 from tests.e2e_support import set_warehouse_env, start_sftp_server
 
@@ -85,6 +86,40 @@ def acme_sftp_site(
         yield server, keys["acme"]
     finally:
         server.stop()
+
+
+def archive_earlier_file(
+    archive_root: Path,
+    feed: str,
+    day: dt.date,
+    name: str,
+    content: bytes,
+    *,
+    rows: int,
+    made_at: str,
+    **fields: Any,
+) -> Path:
+    """acme's `feed` file `name` of `day` (`content`, `rows` data rows) put in the archive with the
+    archive's own store, as an earlier run's export left it, for a run that only delivers;
+    `fields` give the rest of its record (contract_version, ...). Returns its path."""
+    final = archive.feed_folder(archive_root, "acme", feed) / name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged = final.with_name(f"{name}.staged")
+    staged.write_bytes(content)
+    record = archive.ArchivedFile(
+        client_id="acme",
+        feed=feed,
+        activity_day=day.isoformat(),
+        file_name=name,
+        rows=rows,
+        bytes=len(content),
+        sha256=sha256(content),
+        made_at=made_at,
+        path=final,
+        **fields,
+    )
+    archive.store(staged, final, record)
+    return final
 
 
 def files_asset(clients_file: Path) -> dg.AssetsDefinition:

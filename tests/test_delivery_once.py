@@ -27,6 +27,7 @@ from orchestration.defs.partitions import client_day_key
 from orchestration.delivery import ledger
 from orchestration.export import archive
 from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
+from tests.files_step_support import archive_earlier_file
 
 DAY = dt.date(2026, 3, 9)
 NAME = "Completion20260310.csv"
@@ -45,23 +46,8 @@ def setup(pg: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
         archive_dir=str(tmp_path / "archive"),
         first_day="2026-03-01",
     )
-    staged = tmp_path / "staged.csv"
-    staged.write_bytes(CONTENT)
-    final = archive.feed_folder(tmp_path / "archive", "acme", "completion") / NAME
-    archive.store(
-        staged,
-        final,
-        archive.ArchivedFile(
-            client_id="acme",
-            feed="completion",
-            activity_day=DAY.isoformat(),
-            file_name=NAME,
-            rows=1,
-            bytes=len(CONTENT),
-            sha256=hashlib.sha256(CONTENT).hexdigest(),
-            made_at=archive.now_utc(),
-            path=final,
-        ),
+    archive_earlier_file(
+        tmp_path / "archive", "completion", DAY, NAME, CONTENT, rows=1, made_at=archive.now_utc()
     )
     (tmp_path / "dagster").mkdir()
     with pytest.MonkeyPatch.context() as env:

@@ -31,6 +31,7 @@ from tests.files_step_support import (
     NEXT_DAY,
     ROWS,
     acme_sftp_site,
+    archive_earlier_file,
     delivery_metadata,
     failure_message,
     files_asset,
@@ -84,26 +85,15 @@ def site(mart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def _archive_quiz(archive_root: Path, day: dt.date = DAY, version: str = "0123456789ab") -> None:
     """acme's header-only quiz file of `day`, as an earlier run made it."""
-    name = f"Quiz{day + dt.timedelta(days=1):%Y%m%d}.csv"
-    final = archive.feed_folder(archive_root, "acme", "quiz") / name
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name("staged")
-    staged.write_bytes(QUIZ_HEADER_ONLY)
-    archive.store(
-        staged,
-        final,
-        archive.ArchivedFile(
-            client_id="acme",
-            feed="quiz",
-            activity_day=day.isoformat(),
-            file_name=name,
-            rows=0,
-            bytes=len(QUIZ_HEADER_ONLY),
-            sha256=sha256(QUIZ_HEADER_ONLY),
-            made_at="2026-11-28T03:00:00.000000Z",
-            path=final,
-            contract_version=version,
-        ),
+    archive_earlier_file(
+        archive_root,
+        "quiz",
+        day,
+        f"Quiz{day + dt.timedelta(days=1):%Y%m%d}.csv",
+        QUIZ_HEADER_ONLY,
+        rows=0,
+        made_at="2026-11-28T03:00:00.000000Z",
+        contract_version=version,
     )
 
 

@@ -54,25 +54,38 @@ def generate_sites(pg: LocalPostgres, specs: Iterable[SiteSpec]) -> None:
             generate_site(conn, spec)
 
 
-def delivery_to(target: SftpTarget, file_name: str, size: int, **fields: Any) -> ledger.Delivery:
-    """The ledger's record of `file_name`, `size` bytes, delivered to `target`'s folder; `fields`
-    give the rest (feed, activity_day, sha256, delivered_at, ...), made-up values otherwise."""
+def ledger_delivery(
+    file_name: str, size: int, *, client_id: str = "acme", **fields: Any
+) -> ledger.Delivery:
+    """The ledger's record of `file_name`, `size` bytes, delivered for `client_id`; `fields` give
+    what the test reads back (feed, activity_day, sha256, delivered_at, the folder: host, port,
+    username, directory), made-up values otherwise (the unreached server of acme_entry)."""
     values: dict[str, Any] = {
         "feed": "test",
         "activity_day": "2026-01-01",
+        "host": "sftp.example.org",
+        "port": 22,
+        "username": client_id,
+        "directory": "/",
         "sha256": "0" * 64,
         "delivered_at": "2026-01-02T04:00:00.000000Z",
         **fields,
     }
-    return ledger.Delivery(
+    return ledger.Delivery(client_id=client_id, file_name=file_name, bytes=size, **values)
+
+
+def delivery_to(target: SftpTarget, file_name: str, size: int, **fields: Any) -> ledger.Delivery:
+    """The ledger's record of `file_name`, `size` bytes, delivered to `target`'s folder (see
+    ledger_delivery)."""
+    return ledger_delivery(
+        file_name,
+        size,
         client_id=target.client_id,
-        file_name=file_name,
         host=target.host,
         port=target.port,
         username=target.username,
         directory=target.directory,
-        bytes=size,
-        **values,
+        **fields,
     )
 
 

@@ -51,6 +51,7 @@ from orchestration.paths import PROJECT_ROOT
 from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     client_entry,
+    ledger_delivery,
     ods_environment,
     parse_csv,
     sftp_session,
@@ -558,16 +559,11 @@ def _archived(root: Path, feed: str, name: str, sha256: str, contract: dict | No
     (folder / f"{name}.json").write_text(json.dumps(record))
     ledger.record(
         root,
-        ledger.Delivery(
-            client_id="acme",
+        ledger_delivery(
+            name,
+            8,
             feed=feed,
             activity_day="2026-10-20",
-            file_name=name,
-            host="sftp.example.org",
-            port=22,
-            username="acme",
-            directory="/",
-            bytes=8,
             sha256=sha256,
             delivered_at="2026-10-21T04:00:00Z",
         ),

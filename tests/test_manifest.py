@@ -25,7 +25,7 @@ from orchestration.delivery import ledger
 from orchestration.export import archive
 from orchestration.export.manifest import SCHEMA_PATH
 from orchestration.feeds import FEEDS
-from tests.e2e_support import client_entry, write_clients_file
+from tests.e2e_support import client_entry, ledger_delivery, write_clients_file
 from tests.files_step_support import (
     DAY,
     NEXT_DAY,
@@ -321,26 +321,14 @@ def test_archive_records_and_ledger_lines_from_before_contracts_still_read(tmp_p
     assert (made.contract, made.contract_version, made.sent_file_name) == (None, None, None)
     assert (made.sent_name, made.sent_path) == (COMPLETION_FILE, folder / COMPLETION_FILE)
     archive.verify(made)
-    line = {k: v for k, v in ledger.asdict(_delivery()).items() if "contract" not in k}
+    line = {
+        k: v
+        for k, v in ledger.asdict(ledger_delivery(COMPLETION_FILE, 5)).items()
+        if "contract" not in k
+    }
     (tmp_path / "acme" / "deliveries.jsonl").write_text(json.dumps(line) + "\n")
     (read,) = ledger.read_deliveries(tmp_path, "acme")
     assert (read.contract_version, read.previous_contract_version) == (None, None)
-
-
-def _delivery() -> ledger.Delivery:
-    return ledger.Delivery(
-        client_id="acme",
-        feed="completion",
-        activity_day="2026-11-27",
-        file_name=COMPLETION_FILE,
-        host="h",
-        port=22,
-        username="acme",
-        directory="/outbound",
-        bytes=5,
-        sha256="0" * 64,
-        delivered_at="2026-11-28T03:00:00Z",
-    )
 
 
 def test_the_schema_names_the_feeds_of_the_catalogue_and_refuses_a_partial_entry():

@@ -11,7 +11,6 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
 
 CHUNK_BYTES = 64 << 10
 
@@ -30,12 +29,8 @@ class ThrottlingProxy:
         self._spawn(self._accept)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        """Stops the proxy, whatever ended the block: nothing of a failure is its to handle."""
         self._stopping.set()
         for sock in [self._listener, *self._sockets]:
             with contextlib.suppress(OSError):

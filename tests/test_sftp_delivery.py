@@ -283,49 +283,57 @@ def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_attempt
     assert _names(outbound) == ["Quiz20261128.csv"]
 
 
-def test_disk_full_fails_the_delivery_and_removes_the_temporary_file(
-    server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("fault", "size", "said", "not_said", "retryable"),
+    [
+        pytest.param(
+            "disk_full",
+            100_000,
+            ["holds 0 of the 100000 bytes sent"],
+            [],
+            True,
+            id="disk_full_is_retried_and_removes_the_temporary_file",
+        ),
+        pytest.param(
+            "deny_writes",
+            500,
+            ["permission denied writing in", "let alice write there"],
+            [],
+            False,
+            id="permission_denied_tells_who_needs_write_access",
+        ),
+        pytest.param(
+            "not_permitted",
+            500,
+            ["permission denied writing in", "Operation not permitted", "let alice write there"],
+            ["free space"],
+            False,
+            id="operation_not_permitted_is_a_permission_error_that_is_not_retried",
+        ),
+    ],
+)
+def test_a_refused_write_fails_the_delivery_says_why_and_leaves_no_file(
+    server: LocalSftpServer,
+    alice: Login,
+    outbound: Path,
+    tmp_path: Path,
+    fault: str,
+    size: int,
+    said: list[str],
+    not_said: list[str],
+    retryable: bool,
 ) -> None:
-    server.faults.disk_full = True
+    setattr(server.faults, fault, True)
 
-    with pytest.raises(DeliveryError, match="holds 0 of the 100000 bytes sent") as failed:
+    with pytest.raises(DeliveryError, match=said[0]) as failed:
         deliver_file(
-            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", 100_000), "F2F.csv"
-        )
-
-    assert failed.value.retryable
-    assert _names(outbound) == []
-
-
-def test_permission_denied_tells_who_needs_write_access(
-    server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
-) -> None:
-    server.faults.deny_writes = True
-
-    with pytest.raises(DeliveryError, match="permission denied writing in") as failed:
-        deliver_file(
-            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", 500), "F2F.csv"
-        )
-
-    assert "let alice write there" in str(failed.value)
-    assert not failed.value.retryable
-
-
-def test_operation_not_permitted_is_a_permission_error_that_is_not_retried(
-    server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
-) -> None:
-    server.faults.not_permitted = True
-
-    with pytest.raises(DeliveryError, match="permission denied writing in") as failed:
-        deliver_file(
-            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", 500), "F2F.csv"
+            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", size), "F2F.csv"
         )
 
     message = str(failed.value)
-    assert "Operation not permitted" in message
-    assert "let alice write there" in message
-    assert "free space" not in message
-    assert not failed.value.retryable
+    assert [phrase for phrase in said if phrase not in message] == []
+    assert [phrase for phrase in not_said if phrase in message] == []
+    assert failed.value.retryable == retryable
     assert _names(outbound) == []
 
 

@@ -336,18 +336,14 @@ def _wait_for_ssh_greeting(server: subprocess.Popen[bytes], log_path: Path) -> N
 
 
 def time_paramiko_uploads(account: SftpAccount, path: Path, runs: int) -> list[float]:
-    """Our delivery (temporary name, read back, rename), `runs` times: seconds of each."""
-    from orchestration.delivery.sftp import SftpTarget, deliver_file
+    """Our delivery (temporary name, read back, rename), `runs` times: seconds of each; to the
+    target the files step would make of the benchmark's client entry."""
+    from orchestration.clients.config import ClientConfig
+    from orchestration.defs.feed_delivery import sftp_target
+    from orchestration.delivery.sftp import deliver_file
 
-    target = SftpTarget(
-        client_id="bench",
-        host="127.0.0.1",
-        port=SFTP_PORT,
-        username="bench",
-        directory="/",
-        host_key=account.host_key,
-        private_key=account.key.read_text(),
-    )
+    client = ClientConfig.model_validate(_client_settings(SFTP_PORT, account.key, account.host_key))
+    target = sftp_target("bench", client)
     return [deliver_file(target, path, path.name).seconds for _ in range(runs)]
 
 

@@ -47,6 +47,30 @@ def start_sftp_server(
     return server, keys
 
 
+def target_on(
+    server: LocalSftpServer,
+    username: str,
+    directory: str,
+    *,
+    client_id: str = "acme",
+    private_key: str | None = None,
+    password: str | None = None,
+) -> SftpTarget:
+    """`client_id`'s delivery target: `username`'s `directory` on the local `server`, trusting
+    the server's own host key, logging in with `private_key` (the key file's text) or
+    `password`."""
+    return SftpTarget(
+        client_id=client_id,
+        host=server.host,
+        port=server.port,
+        username=username,
+        directory=directory,
+        host_key=server.host_key_line(),
+        private_key=private_key,
+        password=password,
+    )
+
+
 def generate_sites(pg: LocalPostgres, specs: Iterable[SiteSpec]) -> None:
     """Each synthetic Moodle site of `specs` in the warehouse `pg`."""
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:

@@ -21,8 +21,9 @@ import pytest
 
 from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, SftpTarget, open_sftp
+from orchestration.delivery.sftp import DeliveryError, DeliveryReceipt, open_sftp
 from orchestration.delivery.temporary_names import final_name_of
+from tests.e2e_support import target_on
 from tests.throttling_proxy import ThrottlingProxy
 
 NAME = "SCORM20261128.csv"
@@ -73,15 +74,7 @@ def test_two_deliveries_of_one_file_at_once_never_expose_a_file_that_differs_fro
                 seen.append(_sha256(final))
 
     def deliver(label: str, port: int) -> None:
-        target = SftpTarget(
-            client_id="acme",
-            host="127.0.0.1",
-            port=port,
-            username="acme",
-            directory="/",
-            host_key=server.host_key_line(),
-            private_key=key.read_text(),
-        )
+        target = replace(target_on(server, "acme", "/", private_key=key.read_text()), port=port)
         try:
             with open_sftp(target) as session:
                 receipts[label] = session.deliver(archived, NAME, expected_sha256=expected)
@@ -136,25 +129,12 @@ def test_a_file_that_changes_between_the_archive_record_and_the_upload_is_never_
     server = LocalSftpServer(tmp_path / "sftp", host_key_path=tmp_path / "host_key")
     key = tmp_path / "acme_key"
     folder = server.add_user("acme", authorized_key=generate_key_pair(key, "acme"))
-    target = SftpTarget(
-        client_id="acme",
-        host="127.0.0.1",
-        port=0,
-        username="acme",
-        directory="/",
-        host_key=server.host_key_line(),
-        private_key=key.read_text(),
-    )
     with (
-        server,
-        open_sftp(_on_port(target, server.port)) as session,
+        server,  # started before the target below reads its port
+        open_sftp(target_on(server, "acme", "/", private_key=key.read_text())) as session,
         pytest.raises(DeliveryError, match="archive records") as refused,
     ):
         session.deliver(archived, NAME, expected_sha256=recorded)
 
     assert recorded in str(refused.value)
     assert list(folder.iterdir()) == []
-
-
-def _on_port(target: SftpTarget, port: int) -> SftpTarget:
-    return replace(target, port=port)

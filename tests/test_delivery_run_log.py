@@ -10,7 +10,8 @@ import dagster as dg
 
 from ods_local.sftp_server import LocalSftpServer
 from orchestration.delivery.keys import generate_key_pair
-from orchestration.delivery.sftp import SftpTarget, open_sftp
+from orchestration.delivery.sftp import open_sftp
+from tests.e2e_support import target_on
 
 CONTENT = b'"Username","Course Name"\r\n"amy","Fire Safety"\r\n'
 
@@ -24,14 +25,8 @@ def test_a_delivery_inside_a_run_is_in_the_runs_event_log(tmp_path: Path):
     local.write_bytes(CONTENT)
 
     with server:
-        target = SftpTarget(
-            client_id="acme",
-            host=server.host,
-            port=server.port,
-            username="alice",
-            directory="/outbound",
-            host_key=server.host_key_line(),
-            private_key=(tmp_path / "alice").read_text(),
+        target = target_on(
+            server, "alice", "/outbound", private_key=(tmp_path / "alice").read_text()
         )
 
         @dg.asset

@@ -28,7 +28,7 @@ from orchestration.delivery.retention import (
 from orchestration.delivery.sftp import HostKeyMismatch, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import temporary_name
 from orchestration.feeds import FEEDS
-from tests.e2e_support import delivery_to
+from tests.e2e_support import delivery_to, target_on
 
 TODAY = dt.date(2026, 12, 26)
 # 28 days before 2026-12-26 is 2026-11-28: that file is kept, 2026-11-27 is the newest removed.
@@ -216,15 +216,7 @@ def outbound(server: LocalSftpServer) -> Path:
 
 @pytest.fixture
 def target(server: LocalSftpServer, keys: Path, outbound: Path) -> SftpTarget:
-    return SftpTarget(
-        client_id="acme",
-        host=server.host,
-        port=server.port,
-        username="acme",
-        directory=f"/{outbound.name}",
-        host_key=server.host_key_line(),
-        private_key=(keys / "acme").read_text(),
-    )
+    return target_on(server, "acme", f"/{outbound.name}", private_key=(keys / "acme").read_text())
 
 
 def _tree(folder: Path) -> list[str]:

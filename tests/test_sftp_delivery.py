@@ -23,6 +23,7 @@ from orchestration.delivery.sftp import (
     deliver_file,
     open_sftp,
 )
+from tests.e2e_support import target_on
 
 _folder_numbers = itertools.count(1)
 
@@ -82,15 +83,7 @@ def outbound(server: LocalSftpServer) -> Path:
 
 
 def _target(server: LocalSftpServer, login: Login, outbound: Path, **changes: object) -> SftpTarget:
-    target = SftpTarget(
-        client_id="acme",
-        host=server.host,
-        port=server.port,
-        username=login.username,
-        directory=f"/{outbound.name}",
-        host_key=server.host_key_line(),
-        private_key=login.private_key,
-    )
+    target = target_on(server, login.username, f"/{outbound.name}", private_key=login.private_key)
     return replace(target, **changes)  # type: ignore[arg-type]
 
 
@@ -230,15 +223,7 @@ def test_a_password_account_logs_in_with_its_password_only(
     folder = server.add_user("carol", password="correct horse")
     (folder / "in").mkdir()
     local = _csv_file(tmp_path, "Completion20261128.csv", 700)
-    target = SftpTarget(
-        client_id="initech",
-        host=server.host,
-        port=server.port,
-        username="carol",
-        directory="/in",
-        host_key=server.host_key_line(),
-        password="correct horse",
-    )
+    target = target_on(server, "carol", "/in", client_id="initech", password="correct horse")
 
     deliver_file(target, local, local.name)
     with pytest.raises(DeliveryError, match="refused the login of carol") as refused:

@@ -40,6 +40,51 @@ from psycopg import sql
 
 from tests.e2e_support import expected_completions
 
+LEARNER_BLOCK = [
+    ("username", "Username"),
+    ("idnumber", "ID Number"),
+    ("firstname", "First Name"),
+    ("lastname", "Last Name"),
+    ("email", "Email"),
+]
+# DESIGN.md "Feeds": each feed's default columns and their headers, in order, written out here
+# (never read from the product's catalogue): what a client without `columns` receives.
+DEFAULT_COLUMNS = {
+    "scorm": [
+        *LEARNER_BLOCK,
+        ("course_name", "Course Name"),
+        ("scorm_name", "SCORM Name"),
+        ("sco_name", "Sco Name"),
+        ("status", "Status"),
+        ("attempt", "Attempt Number"),
+        ("score", "Score"),
+    ],
+    "f2f": [
+        *LEARNER_BLOCK,
+        ("course_name", "Course Name"),
+        ("class_title", "Class Title"),
+        ("session_id", "Session ID"),
+        ("session_date", "Session Date"),
+        ("status", "Status"),
+    ],
+    "quiz": [
+        *LEARNER_BLOCK,
+        ("course_name", "Course Name"),
+        ("quiz_name", "Quiz Name"),
+        ("attempt", "Attempt Number"),
+        ("score", "Score"),
+        ("status", "Status"),
+    ],
+    "completion": [
+        *LEARNER_BLOCK,
+        ("course_name", "Course Name"),
+        ("completion_date", "Completion Date"),
+    ],
+}
+DEFAULT_HEADERS = {
+    feed: [header for _, header in columns] for feed, columns in DEFAULT_COLUMNS.items()
+}
+
 SCORM_RECORDS = {"completed_or_passed": ("completed", "passed"), "all": None}
 
 F2F_STATUS_NAMES = {

@@ -58,7 +58,7 @@ from tests.e2e_support import (
     start_sftp_server,
     write_clients_file,
 )
-from tests.expected_feeds import EXPECTED
+from tests.expected_feeds import DEFAULT_HEADERS, EXPECTED
 
 DAY = dt.date(2026, 10, 20)
 ACME_SITE = SiteSpec(
@@ -98,14 +98,6 @@ ACME_FILES = {
     "f2f": "F2F20261020.csv",
     "quiz": "Quiz20261020.csv",
     "completion": "Completion20261020.csv",
-}
-LEARNER_HEADERS = ["Username", "ID Number", "First Name", "Last Name", "Email", "Course Name"]
-# DESIGN.md "Feeds": the default headers, in order.
-DEFAULT_HEADERS = {
-    "scorm": [*LEARNER_HEADERS, "SCORM Name", "Sco Name", "Status", "Attempt Number", "Score"],
-    "f2f": [*LEARNER_HEADERS, "Class Title", "Session ID", "Session Date", "Status"],
-    "quiz": [*LEARNER_HEADERS, "Quiz Name", "Attempt Number", "Score", "Status"],
-    "completion": [*LEARNER_HEADERS, "Completion Date"],
 }
 ACME_HEADERS = {**DEFAULT_HEADERS, "quiz": list(ACME_QUIZ_COLUMNS.values())}
 

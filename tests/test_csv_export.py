@@ -15,6 +15,7 @@ from orchestration.export.csv_stream import record_ends
 from orchestration.export.feed_file import export_feed_file
 from orchestration.feeds import COMPLETION
 from tests.e2e_support import acme_entry
+from tests.expected_feeds import DEFAULT_HEADERS
 from tests.files_step_support import create_completion_mart
 
 DAY = dt.date(2026, 11, 27)
@@ -112,15 +113,7 @@ def test_default_columns_parse_back_with_a_strict_reader(mart, tmp_path):
     data = _export(mart, tmp_path, _client())
     assert not data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
-    assert rows[0] == [
-        "Username",
-        "ID Number",
-        "First Name",
-        "Last Name",
-        "Email",
-        "Course Name",
-        "Completion Date",
-    ]
+    assert rows[0] == DEFAULT_HEADERS["completion"]
     expected = [
         [r[1], r[2] or "", r[4], r[5], r[3], r[8], r[9].isoformat()]
         for r in sorted(ROWS, key=lambda r: (r[0], r[6]))

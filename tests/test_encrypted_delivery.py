@@ -26,6 +26,7 @@ from orchestration.export import archive
 from orchestration.export.envelope import Envelope, seal
 from orchestration.export.openpgp import inspect_public_key
 from tests.e2e_support import client_entry, parse_csv, write_clients_file
+from tests.expected_feeds import DEFAULT_HEADERS
 from tests.files_step_support import (
     DAY,
     ROWS,
@@ -129,8 +130,7 @@ def _archived(site: dict[str, Any]) -> archive.ArchivedFile:
 
 
 def _expected_csv_rows() -> list[list[str]]:
-    header = ["Username", "ID Number", "First Name", "Last Name", "Email", "Course Name"]
-    rows = [[*header, "Completion Date"]]
+    rows = [DEFAULT_HEADERS["completion"]]
     for _, username, idnumber, email, first, last, _, _, course in ROWS[DAY]:
         rows.append([username, idnumber, first, last, email, course, DAY.isoformat()])
     return rows

@@ -42,6 +42,7 @@ from orchestration.export.feed_file import export_feed_file
 from orchestration.export.strict_csv import CsvContract, MalformedCsv, read_back
 from orchestration.feeds import COMPLETION, SCORM
 from tests.e2e_support import acme_entry, add_sftp_account, client_entry, write_clients_file
+from tests.expected_feeds import DEFAULT_HEADERS
 from tests.files_step_support import create_completion_mart
 
 DAY = dt.date(2026, 11, 27)
@@ -53,15 +54,6 @@ ROWS = [
     (7, "zoe", "E7", "zoe@example.org", "Zoë", 'Smith, "Jr"', 3, "FS", 'Fire "\r\n" Safety'),
     (3, "amy", None, "amy@example.org", "Amy", "O'Brien", 2, "GDPR", "Data, Privacy"),
     (5, "bob", "E5", "bob@example.org", "Bob", "Li", 2, "GDPR", 'Line\nbreak and ""'),
-]
-DEFAULT_HEADER = [
-    "Username",
-    "ID Number",
-    "First Name",
-    "Last Name",
-    "Email",
-    "Course Name",
-    "Completion Date",
 ]
 
 
@@ -216,7 +208,9 @@ def test_the_untampered_file_passes_both_checks(mart, exported):
     acme_rows = sum(1 for _ in ROWS)  # every fixture row is acme's on DAY
     assert (_value(rows, "file_rows"), _value(rows, "mart_rows")) == (acme_rows, acme_rows)
     assert _value(rows, "copied_rows") == acme_rows
-    assert _value(checks[HEADER_MATCHES_CONFIG], "file_header") == ", ".join(DEFAULT_HEADER)
+    assert _value(checks[HEADER_MATCHES_CONFIG], "file_header") == ", ".join(
+        DEFAULT_HEADERS["completion"]
+    )
 
 
 def test_a_dropped_row_fails_rows_match_mart(mart, exported):
@@ -308,7 +302,7 @@ def test_the_contract_is_read_from_the_clients_file_with_designs_defaults(tmp_pa
         },
     )
     acme = written_contract("acme", COMPLETION, path)
-    assert acme.headers == DEFAULT_HEADER
+    assert acme.headers == DEFAULT_HEADERS["completion"]
     assert acme.statuses is None
     assert acme.csv == CsvContract(line_ending=b"\r\n", byte_order_mark=False)
     assert written_contract("acme", SCORM, path).statuses is None

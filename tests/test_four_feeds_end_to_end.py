@@ -49,7 +49,7 @@ from tests.e2e_support import (
     start_sftp_server,
     write_clients_file,
 )
-from tests.expected_feeds import EXPECTED, SCORM_RECORDS, expected_scorm
+from tests.expected_feeds import DEFAULT_COLUMNS, EXPECTED, SCORM_RECORDS, expected_scorm
 
 TZ = "Europe/London"
 # 2026-10-25 is the 25-hour day on which Europe/London leaves summer time.
@@ -79,46 +79,6 @@ SITES = {
     "globex": _site("moodle_globex", "5.0", "m_"),
 }
 
-LEARNER_BLOCK = [
-    ("username", "Username"),
-    ("idnumber", "ID Number"),
-    ("firstname", "First Name"),
-    ("lastname", "Last Name"),
-    ("email", "Email"),
-]
-# DESIGN.md "Feeds": the default columns and headers, in order.
-DEFAULT_COLUMNS = {
-    "scorm": [
-        *LEARNER_BLOCK,
-        ("course_name", "Course Name"),
-        ("scorm_name", "SCORM Name"),
-        ("sco_name", "Sco Name"),
-        ("status", "Status"),
-        ("attempt", "Attempt Number"),
-        ("score", "Score"),
-    ],
-    "f2f": [
-        *LEARNER_BLOCK,
-        ("course_name", "Course Name"),
-        ("class_title", "Class Title"),
-        ("session_id", "Session ID"),
-        ("session_date", "Session Date"),
-        ("status", "Status"),
-    ],
-    "quiz": [
-        *LEARNER_BLOCK,
-        ("course_name", "Course Name"),
-        ("quiz_name", "Quiz Name"),
-        ("attempt", "Attempt Number"),
-        ("score", "Score"),
-        ("status", "Status"),
-    ],
-    "completion": [
-        *LEARNER_BLOCK,
-        ("course_name", "Course Name"),
-        ("completion_date", "Completion Date"),
-    ],
-}
 ACME_F2F_COLUMNS = {
     "user_id": "Learner",
     "username": "Login",

@@ -26,6 +26,7 @@ from orchestration.export import archive
 from orchestration.export.manifest import SCHEMA_PATH
 from orchestration.feeds import FEEDS
 from tests.e2e_support import client_entry, ledger_delivery, write_clients_file
+from tests.expected_feeds import DEFAULT_COLUMNS
 from tests.files_step_support import (
     DAY,
     NEXT_DAY,
@@ -47,16 +48,6 @@ QUIZ_HEADER_ONLY = (
     b'"Username","ID Number","First Name","Last Name","Email","Course Name","Quiz Name",'
     b'"Attempt Number","Score","Status"\r\n'
 )
-# DESIGN.md's default Completion header, in order: the contract the archive must record.
-DEFAULT_COMPLETION = [
-    ("username", "Username"),
-    ("idnumber", "ID Number"),
-    ("firstname", "First Name"),
-    ("lastname", "Last Name"),
-    ("email", "Email"),
-    ("course_name", "Course Name"),
-    ("completion_date", "Completion Date"),
-]
 RESEND = {"ods/started_by": "ods resend"}
 
 
@@ -221,7 +212,9 @@ def test_the_archive_records_the_contract_and_the_first_delivery_after_a_change_
         archive.feed_folder(site["archive"], "acme", "completion") / COMPLETION_FILE
     )
     assert made is not None and made.contract is not None
-    assert [(c["column"], c["header"]) for c in made.contract["columns"]] == DEFAULT_COMPLETION
+    assert [(c["column"], c["header"]) for c in made.contract["columns"]] == DEFAULT_COLUMNS[
+        "completion"
+    ]
     assert made.contract["line_ending"] == "crlf"
     assert made.contract_version is not None and len(made.contract_version) == 12
     assert delivery_metadata(first, "completion")["contract_changed"] is False

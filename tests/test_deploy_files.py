@@ -82,6 +82,17 @@ def _image_command() -> list[str]:
     return command
 
 
+def _run_ok(
+    command: list[str], cwd: Path, env: dict[str, str], *, timeout: float, stdin: str | None = None
+) -> str:
+    """Run `command`, which must exit 0 (its output is the failure message); returns its stdout."""
+    done = subprocess.run(
+        command, input=stdin, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
@@ -346,15 +357,7 @@ def image_app(tmp_path_factory) -> Path:
                     shutil.copy2(ROOT / source, target)
         elif keyword == "RUN" and "deploy/image/build.sh" in arguments:
             step = arguments.split("deploy/image/build.sh", 1)[1].split()
-            done = subprocess.run(
-                ["sh", "deploy/image/build.sh", *step],
-                cwd=app,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+            _run_ok(["sh", "deploy/image/build.sh", *step], app, env, timeout=300)
             steps += 1
     assert steps == 2
     return app
@@ -429,17 +432,14 @@ def test_the_image_venv_loads_the_code_location_and_its_instance_files(image_app
     env["ODS_CLIENTS_FILE"] = str(_deployment_config_folder(tmp_path))
     env["ODS_ARCHIVE_DIR"] = str(tmp_path / "archive")
     env["PGHOST"] = "warehouse.invalid"  # not the embedded database; nothing connects at load
-    done = subprocess.run(
+    printed = _run_ok(
         [str(image_app / ".venv" / "bin" / "python"), "-c", script],
-        input=json.dumps([instance_files, INSTANCE_ENV]),
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
+        tmp_path,
+        env,
         timeout=120,
+        stdin=json.dumps([instance_files, INSTANCE_ENV]),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    launchers, *log = done.stdout.splitlines()
+    launchers, *log = printed.splitlines()
     assert json.loads(launchers) == {
         "image": "PreloadedRunLauncher",
         "docker": "DockerRunLauncher",
@@ -447,7 +447,7 @@ def test_the_image_venv_loads_the_code_location_and_its_instance_files(image_app
     }
     assert any(
         "Validation successful for code location orchestration.definitions" in line for line in log
-    ), done.stdout
+    ), printed
 
 
 # ---- the Docker deployment ----------------------------------------------------------------------

@@ -80,6 +80,7 @@ ZONE_DAYS = {
     LOS_ANGELES: ["2026-03-08", "2026-11-01", "2026-06-10"],
     SYDNEY: ["2026-04-05", "2026-10-04", "2026-06-10"],
 }
+ZONE_DAY_CASES = [(zone, day) for zone, days in ZONE_DAYS.items() for day in days]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,17 @@ def _tick(setup: dict[str, Any], name: str, at: dt.datetime) -> list[dg.RunReque
         return list(schedule.evaluate_tick(context).run_requests or [])
 
 
+def _zone_schedule(setup: dict[str, Any], kind: str, zone: str) -> dg.ScheduleDefinition:
+    """The `kind` schedule (daily_marts, deadline) of the clients in `zone`, by its name:
+    `<kind>_<zone in lower case, / as _>` (daily_marts_europe_london)."""
+    return setup["defs"].resolve_schedule_def(f"{kind}_{zone.lower().replace('/', '_')}")
+
+
+def _clients_in(zone: str) -> list[str]:
+    """CLIENTS whose time zone is `zone` (Europe/London when they name none), sorted."""
+    return sorted(c for c, e in CLIENTS.items() if e.get("timezone", "Europe/London") == zone)
+
+
 def _ticks(schedule: dg.ScheduleDefinition, after: dt.datetime, before: dt.datetime):
     """The schedule's ticks between two instants, as the daemon computes them."""
     for tick in cron_string_iterator(
@@ -144,13 +156,10 @@ def test_every_time_zone_clients_use_has_its_own_0300_and_0500_schedule(setup):
         assert marts.default_status == deadline.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
-@pytest.mark.parametrize(
-    ("zone", "day"), [(zone, day) for zone, days in ZONE_DAYS.items() for day in days]
-)
+@pytest.mark.parametrize(("zone", "day"), ZONE_DAY_CASES)
 def test_each_zones_day_is_built_at_0300_there_once_it_is_over_dst_days_included(setup, zone, day):
     day = dt.date.fromisoformat(day)
-    slug = zone.lower().replace("/", "_")
-    schedule = setup["defs"].resolve_schedule_def(f"daily_marts_{slug}")
+    schedule = _zone_schedule(setup, "daily_marts", zone)
     start_of_day = local_midnight_of(day, zone)
     two_days_on = local_midnight_of(day + dt.timedelta(days=2), zone)
     ticks = list(_ticks(schedule, start_of_day, two_days_on))
@@ -163,7 +172,7 @@ def test_each_zones_day_is_built_at_0300_there_once_it_is_over_dst_days_included
     assert request.tags[TIMEZONE_TAG] == zone
     # It runs only once the day is over there, and builds that zone's clients only.
     assert day_is_over(day, zone, builds_day)
-    expected = sorted(c for c, e in CLIENTS.items() if e.get("timezone", "Europe/London") == zone)
+    expected = _clients_in(zone)
     config = setup["config"]
     assert clients_to_build(config, request.tags, day, builds_day) == expected
 
@@ -184,19 +193,16 @@ def test_no_build_of_a_day_starts_before_that_day_is_over_in_its_zone(setup, zon
     assert clients_to_build(config, {CLIENTS_TAG: "zed"}, day, everyone_done) == ["zed"]
 
 
-@pytest.mark.parametrize(
-    ("zone", "day"), [(zone, day) for zone, days in ZONE_DAYS.items() for day in days]
-)
+@pytest.mark.parametrize(("zone", "day"), ZONE_DAY_CASES)
 def test_each_zones_deadline_is_checked_at_0500_there_for_its_missing_files_only(setup, zone, day):
     day = dt.date.fromisoformat(day)
-    slug = zone.lower().replace("/", "_")
-    schedule = setup["defs"].resolve_schedule_def(f"deadline_{slug}")
+    schedule = _zone_schedule(setup, "deadline", zone)
     after = local_midnight_of(day + dt.timedelta(days=1), zone)
     (tick,) = list(_ticks(schedule, after, after + dt.timedelta(hours=12)))
     assert tick == deadline_of(day, zone)
     requests = _tick(setup, schedule.name, tick)
     # Nothing was delivered in this empty instance: every client of the zone is checked.
-    clients = sorted(c for c, e in CLIENTS.items() if e.get("timezone", "Europe/London") == zone)
+    clients = _clients_in(zone)
     assert [r.tags["dagster/partition/client"] for r in requests] == clients
     assert {r.tags["dagster/partition/date"] for r in requests} == {day.isoformat()}
     for request in requests:

@@ -71,6 +71,15 @@ def target_on(
     )
 
 
+def client_sites(clients: dict[str, dict[str, Any]], **common: Any) -> dict[str, SiteSpec]:
+    """A synthetic Moodle site per client id, in schema moodle_<client id>: each client's own
+    settings (release, prefix, seed, ...) over the `common` ones (start, days, learners, ...)."""
+    return {
+        client_id: SiteSpec(schema=f"moodle_{client_id}", **{**common, **own})
+        for client_id, own in clients.items()
+    }
+
+
 def generate_sites(pg: LocalPostgres, specs: Iterable[SiteSpec]) -> None:
     """Each synthetic Moodle site of `specs` in the warehouse `pg`."""
     with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
@@ -281,8 +290,35 @@ def list_remote(server: LocalSftpServer, key: Path, username: str, folder: str) 
         return sorted(sftp.listdir(folder))
 
 
+def csv_file_of_size(path: Path, size: int, fill: bytes = b"x") -> Path:
+    """`path` written with `size` bytes of quoted CSV rows (`fill` repeated in the first value):
+    a file to upload whose every byte can be compared."""
+    row = b'"' + fill * 30 + b'","42"\r\n'
+    path.write_bytes((row * (size // len(row) + 1))[:size])
+    return path
+
+
+def names_in(folder: Path) -> list[str]:
+    """The names in a local folder (a server's view of a client's folder), sorted."""
+    return sorted(path.name for path in folder.iterdir())
+
+
 def parse_csv(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
+
+
+def run_each_clients_files(
+    defs: dg.Definitions, instance: dg.DagsterInstance, day: dt.date, clients: Iterable[str]
+) -> None:
+    """Each client's files run of `day` (client_files_job, the client-day partition), one after
+    the other in this process, as the files sensor starts them after the marts; each must
+    succeed."""
+    for client_id in clients:
+        key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
+        result = defs.resolve_job_def("client_files_job").execute_in_process(
+            instance=instance, partition_key=key
+        )
+        assert result.success, (client_id, day)
 
 
 def sensor_requests(

@@ -23,7 +23,7 @@ from orchestration.delivery.sftp import (
     deliver_file,
     open_sftp,
 )
-from tests.e2e_support import target_on
+from tests.e2e_support import csv_file_of_size, names_in, target_on
 
 _folder_numbers = itertools.count(1)
 
@@ -87,26 +87,15 @@ def _target(server: LocalSftpServer, login: Login, outbound: Path, **changes: ob
     return replace(target, **changes)  # type: ignore[arg-type]
 
 
-def _csv_file(folder: Path, name: str, size: int, fill: bytes = b"x") -> Path:
-    row = b'"' + fill * 30 + b'","42"\r\n'
-    path = folder / name
-    path.write_bytes((row * (size // len(row) + 1))[:size])
-    return path
-
-
-def _names(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
-
-
 def test_delivery_lands_the_exact_bytes_and_leaves_no_temporary_file(
     server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
 ) -> None:
-    local = _csv_file(tmp_path, "SCORM20261128.csv", 300_000)
+    local = csv_file_of_size(tmp_path / "SCORM20261128.csv", 300_000)
 
     receipt = deliver_file(_target(server, alice, outbound), local, "SCORM20261128.csv")
 
     assert (outbound / "SCORM20261128.csv").read_bytes() == local.read_bytes()
-    assert _names(outbound) == ["SCORM20261128.csv"]
+    assert names_in(outbound) == ["SCORM20261128.csv"]
     assert receipt.remote_path == f"/{outbound.name}/SCORM20261128.csv"
     assert receipt.bytes == 300_000
 
@@ -115,13 +104,13 @@ def test_one_session_delivers_several_files(
     server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
 ) -> None:
     names = ["SCORM20261128.csv", "F2F20261128.csv", "Quiz20261128.csv"]
-    files = [_csv_file(tmp_path, name, 1_000 + 7 * i) for i, name in enumerate(names)]
+    files = [csv_file_of_size(tmp_path / name, 1_000 + 7 * i) for i, name in enumerate(names)]
 
     with open_sftp(_target(server, alice, outbound)) as delivery:
         for local in files:
             delivery.deliver(local, local.name)
 
-    assert _names(outbound) == sorted(names)
+    assert names_in(outbound) == sorted(names)
     assert all((outbound / f.name).read_bytes() == f.read_bytes() for f in files)
 
 
@@ -129,8 +118,8 @@ def test_rerun_keeps_the_old_file_whole_until_the_new_one_replaces_it(
     server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "old").mkdir()
-    old = _csv_file(tmp_path / "old", "Quiz20261128.csv", 2_000_000, fill=b"o")
-    new = _csv_file(tmp_path, "Quiz20261128.csv", 3_000_000, fill=b"n")
+    old = csv_file_of_size(tmp_path / "old" / "Quiz20261128.csv", 2_000_000, fill=b"o")
+    new = csv_file_of_size(tmp_path / "Quiz20261128.csv", 3_000_000, fill=b"n")
     target = _target(server, alice, outbound)
     deliver_file(target, old, "Quiz20261128.csv")
     seen: list[bytes] = []
@@ -154,7 +143,7 @@ def test_rerun_keeps_the_old_file_whole_until_the_new_one_replaces_it(
     assert (outbound / "Quiz20261128.csv").read_bytes() == new.read_bytes()
     assert seen, "the watcher never read the final file"
     assert all(content in (old.read_bytes(), new.read_bytes()) for content in seen)
-    assert _names(outbound) == ["Quiz20261128.csv"]
+    assert names_in(outbound) == ["Quiz20261128.csv"]
 
 
 def test_server_presenting_another_host_key_is_refused_and_nothing_is_uploaded(
@@ -164,7 +153,7 @@ def test_server_presenting_another_host_key_is_refused_and_nothing_is_uploaded(
     target = _target(server, alice, outbound, host_key=pinned)
 
     with pytest.raises(HostKeyMismatch) as refused:
-        deliver_file(target, _csv_file(tmp_path, "F2F20261128.csv", 500), "F2F20261128.csv")
+        deliver_file(target, csv_file_of_size(tmp_path / "F2F20261128.csv", 500), "F2F20261128.csv")
 
     expected = asyncssh.import_public_key(pinned).get_fingerprint("sha256")
     presented = asyncssh.import_public_key(server.host_key_line()).get_fingerprint("sha256")
@@ -174,7 +163,7 @@ def test_server_presenting_another_host_key_is_refused_and_nothing_is_uploaded(
     assert "acme" in message and "F2F20261128.csv" in message
     assert f"127.0.0.1:{server.port}" in message
     assert not refused.value.retryable
-    assert _names(outbound) == []
+    assert names_in(outbound) == []
 
 
 def test_delivery_succeeds_when_the_server_moves_files_away_on_arrival(
@@ -183,12 +172,12 @@ def test_delivery_succeeds_when_the_server_moves_files_away_on_arrival(
     pickup = tmp_path / "pickup"
     pickup.mkdir()
     server.faults.collect_arrivals_in = pickup
-    local = _csv_file(tmp_path, "Completion20261128.csv", 10_000)
+    local = csv_file_of_size(tmp_path / "Completion20261128.csv", 10_000)
 
     receipt = deliver_file(_target(server, alice, outbound), local, local.name)
 
     assert (pickup / local.name).read_bytes() == local.read_bytes()
-    assert _names(outbound) == []
+    assert names_in(outbound) == []
     assert receipt.bytes == 10_000
 
 
@@ -199,11 +188,13 @@ def test_a_client_key_the_server_does_not_know_is_refused(
     target = _target(server, alice, outbound, private_key=stranger.private_key)
 
     with pytest.raises(DeliveryError, match="refused the login of alice") as refused:
-        deliver_file(target, _csv_file(tmp_path, "Quiz20261128.csv", 500), "Quiz20261128.csv")
+        deliver_file(
+            target, csv_file_of_size(tmp_path / "Quiz20261128.csv", 500), "Quiz20261128.csv"
+        )
 
     assert not isinstance(refused.value, HostKeyMismatch)
     assert not refused.value.retryable
-    assert _names(outbound) == []
+    assert names_in(outbound) == []
 
 
 def test_bob_cannot_log_in_with_alices_key(
@@ -212,7 +203,9 @@ def test_bob_cannot_log_in_with_alices_key(
     target = _target(server, alice, outbound, username="bob")
 
     with pytest.raises(DeliveryError, match="refused the login of bob"):
-        deliver_file(target, _csv_file(tmp_path, "Quiz20261128.csv", 500), "Quiz20261128.csv")
+        deliver_file(
+            target, csv_file_of_size(tmp_path / "Quiz20261128.csv", 500), "Quiz20261128.csv"
+        )
 
     assert list((server.root / "bob").iterdir()) == []
 
@@ -222,7 +215,7 @@ def test_a_password_account_logs_in_with_its_password_only(
 ) -> None:
     folder = server.add_user("carol", password="correct horse")
     (folder / "in").mkdir()
-    local = _csv_file(tmp_path, "Completion20261128.csv", 700)
+    local = csv_file_of_size(tmp_path / "Completion20261128.csv", 700)
     target = target_on(server, "carol", "/in", client_id="initech", password="correct horse")
 
     deliver_file(target, local, local.name)
@@ -239,7 +232,9 @@ def test_missing_remote_folder_names_the_client_the_file_and_the_server(
     target = _target(server, alice, outbound, directory="/no_such_folder")
 
     with pytest.raises(DeliveryError) as failed:
-        deliver_file(target, _csv_file(tmp_path, "SCORM20261128.csv", 500), "SCORM20261128.csv")
+        deliver_file(
+            target, csv_file_of_size(tmp_path / "SCORM20261128.csv", 500), "SCORM20261128.csv"
+        )
 
     message = str(failed.value)
     assert "client acme" in message
@@ -252,7 +247,7 @@ def test_missing_remote_folder_names_the_client_the_file_and_the_server(
 def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_attempt_succeeds(
     server: LocalSftpServer, alice: Login, outbound: Path, tmp_path: Path
 ) -> None:
-    local = _csv_file(tmp_path, "Quiz20261128.csv", 1_000_000)
+    local = csv_file_of_size(tmp_path / "Quiz20261128.csv", 1_000_000)
     target = _target(server, alice, outbound)
     server.faults.drop_after_bytes = 200_000
 
@@ -265,7 +260,7 @@ def test_connection_dropped_mid_upload_leaves_no_final_file_and_the_next_attempt
         delivery.deliver(local, "Quiz20261128.csv")
 
     assert (outbound / "Quiz20261128.csv").read_bytes() == local.read_bytes()
-    assert _names(outbound) == ["Quiz20261128.csv"]
+    assert names_in(outbound) == ["Quiz20261128.csv"]
 
 
 @pytest.mark.parametrize(
@@ -312,14 +307,16 @@ def test_a_refused_write_fails_the_delivery_says_why_and_leaves_no_file(
 
     with pytest.raises(DeliveryError, match=said[0]) as failed:
         deliver_file(
-            _target(server, alice, outbound), _csv_file(tmp_path, "F2F.csv", size), "F2F.csv"
+            _target(server, alice, outbound),
+            csv_file_of_size(tmp_path / "F2F.csv", size),
+            "F2F.csv",
         )
 
     message = str(failed.value)
     assert [phrase for phrase in said if phrase not in message] == []
     assert [phrase for phrase in not_said if phrase in message] == []
     assert failed.value.retryable == retryable
-    assert _names(outbound) == []
+    assert names_in(outbound) == []
 
 
 def test_server_down_is_a_retryable_error_and_delivery_works_once_it_is_back(
@@ -328,7 +325,7 @@ def test_server_down_is_a_retryable_error_and_delivery_works_once_it_is_back(
     server = LocalSftpServer(tmp_path / "sftp", host_key_path=tmp_path / "host")
     outbound = server.add_user("alice", authorized_key=alice.public_key) / "outbound"
     outbound.mkdir()
-    local = _csv_file(tmp_path, "SCORM20261128.csv", 5_000)
+    local = csv_file_of_size(tmp_path / "SCORM20261128.csv", 5_000)
     with server:
         target = _target(server, alice, outbound)
 

@@ -25,7 +25,7 @@ from orchestration.delivery.sftp import (
     open_sftp,
 )
 from orchestration.delivery.temporary_names import temporary_name
-from tests.e2e_support import delivery_to
+from tests.e2e_support import csv_file_of_size, delivery_to, names_in
 from tests.sshd_support import OpenSshServer, skip_reason, start_sshd
 
 _SKIP_REASON = skip_reason()
@@ -74,27 +74,17 @@ def target(sshd: OpenSshServer, keys: Path, folder: Path) -> SftpTarget:
     )
 
 
-def _csv_file(path: Path, size: int, fill: bytes) -> Path:
-    row = b'"' + fill * 30 + b'","42"\r\n'
-    path.write_bytes((row * (size // len(row) + 1))[:size])
-    return path
-
-
-def _names(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
-
-
 def test_openssh_receives_the_exact_bytes_as_the_sftp_user_and_no_temporary_file(
     sshd: OpenSshServer, target: SftpTarget, folder: Path, tmp_path: Path
 ) -> None:
-    local = _csv_file(tmp_path / "Completion20261128.csv", 300_000, b"a")
+    local = csv_file_of_size(tmp_path / "Completion20261128.csv", 300_000, b"a")
 
     receipt = deliver_file(target, local, "Completion20261128.csv")
 
     arrived = folder / "Completion20261128.csv"
     assert arrived.read_bytes() == local.read_bytes(), sshd.log()
     assert arrived.stat().st_uid == sshd.uid
-    assert _names(folder) == ["Completion20261128.csv"]
+    assert names_in(folder) == ["Completion20261128.csv"]
     assert receipt.remote_path == f"/upload/{folder.name}/Completion20261128.csv"
     assert receipt.bytes == 300_000
 
@@ -102,8 +92,8 @@ def test_openssh_receives_the_exact_bytes_as_the_sftp_user_and_no_temporary_file
 def test_redelivery_to_openssh_replaces_the_file_atomically(
     target: SftpTarget, folder: Path, tmp_path: Path
 ) -> None:
-    first = _csv_file(tmp_path / "first.csv", 50_000, b"a")
-    second = _csv_file(tmp_path / "second.csv", 40_000, b"b")
+    first = csv_file_of_size(tmp_path / "first.csv", 50_000, b"a")
+    second = csv_file_of_size(tmp_path / "second.csv", 40_000, b"b")
 
     with open_sftp(target) as session:
         session.deliver(first, "Completion20261128.csv")
@@ -112,32 +102,32 @@ def test_redelivery_to_openssh_replaces_the_file_atomically(
 
     assert POSIX_RENAME in extensions
     assert (folder / "Completion20261128.csv").read_bytes() == second.read_bytes()
-    assert _names(folder) == ["Completion20261128.csv"]
+    assert names_in(folder) == ["Completion20261128.csv"]
 
 
 def test_openssh_with_another_host_key_than_the_pinned_one_is_refused(
     target: SftpTarget, folder: Path, tmp_path: Path
 ) -> None:
-    local = _csv_file(tmp_path / "Completion20261128.csv", 1_000, b"a")
+    local = csv_file_of_size(tmp_path / "Completion20261128.csv", 1_000, b"a")
     other_key = generate_key_pair(tmp_path / "not-the-host", comment="impostor")
 
     with pytest.raises(HostKeyMismatch, match="nothing was sent"):
         deliver_file(replace(target, host_key=other_key), local, "Completion20261128.csv")
 
-    assert _names(folder) == []
+    assert names_in(folder) == []
 
 
 def test_openssh_refuses_a_key_not_authorized_for_the_user(
     target: SftpTarget, folder: Path, tmp_path: Path
 ) -> None:
-    local = _csv_file(tmp_path / "Completion20261128.csv", 1_000, b"a")
+    local = csv_file_of_size(tmp_path / "Completion20261128.csv", 1_000, b"a")
     generate_key_pair(tmp_path / "stranger", comment="stranger")
     stranger = replace(target, private_key=(tmp_path / "stranger").read_text())
 
     with pytest.raises(DeliveryError, match="refused the login"):
         deliver_file(stranger, local, "Completion20261128.csv")
 
-    assert _names(folder) == []
+    assert names_in(folder) == []
 
 
 def _record(archive: Path, target: SftpTarget, name: str, size: int) -> None:
@@ -158,7 +148,7 @@ def test_retention_over_openssh_removes_only_our_expired_feed_files_after_delive
     (folder / stale).write_text("partial")
     two_days_ago = time.time() - 2 * 24 * 3600
     os.utime(folder / stale, (two_days_ago, two_days_ago))
-    local = _csv_file(tmp_path / "Completion20261226.csv", 1_000, b"a")
+    local = csv_file_of_size(tmp_path / "Completion20261226.csv", 1_000, b"a")
 
     with open_sftp(target) as session:
         receipt = session.deliver(local, "Completion20261226.csv")
@@ -187,7 +177,7 @@ def test_retention_over_openssh_removes_only_our_expired_feed_files_after_delive
     )
     assert dry == replace(expected, dry_run=True)
     assert report == expected
-    assert _names(folder) == [
+    assert names_in(folder) == [
         "Completion20261102.csv",
         "Completion20261128.csv",
         "Completion20261226.csv",

@@ -42,6 +42,7 @@ from synthetic_moodle import SiteSpec, generate_site
 from tests.e2e_support import (
     ods_environment,
     parse_csv,
+    run_each_clients_files,
     run_requested,
     sensor_requests,
     sftp_session,
@@ -183,12 +184,7 @@ def delivered(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 asset_selection=[dg.AssetKey(["marts", f.mart]) for f in FEED_CATALOG.values()],
             )
             assert rerun.success
-            for client_id in SITES:
-                key = dg.MultiPartitionKey({"date": RERUN_DAY.isoformat(), "client": client_id})
-                result = defs.resolve_job_def("client_files_job").execute_in_process(
-                    instance=instance, partition_key=key
-                )
-                assert result.success, (client_id, RERUN_DAY)
+            run_each_clients_files(defs, instance, RERUN_DAY, SITES)
             _, files_again = _download(server, keys, [RERUN_DAY])
         with psycopg.connect(module_pg.conninfo()) as conn:
             expected = {

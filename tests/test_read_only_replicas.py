@@ -25,10 +25,12 @@ from psycopg import sql
 from orchestration import cli
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
-from synthetic_moodle import SiteSpec, generate_site
+from synthetic_moodle import generate_site
 from tests.e2e_support import (
+    client_sites,
     ods_environment,
     parse_csv,
+    run_each_clients_files,
     site_clients,
     start_sftp_server,
     write_clients_file,
@@ -40,22 +42,16 @@ NIGHT_1 = dt.date(2026, 11, 3)
 NIGHT_2 = NIGHT_1 + dt.timedelta(days=1)
 FEEDS = ("scorm", "f2f", "quiz", "completion")
 PREFIXES = {"scorm": "SCORM", "f2f": "F2F", "quiz": "Quiz", "completion": "Completion"}
-SITES = {
-    client_id: SiteSpec(
-        schema=f"moodle_{client_id}",
-        release=release,
-        prefix=prefix,
-        seed=seed,
-        learners=16,
-        courses=2,
-        start=NIGHT_1 - dt.timedelta(days=2),
-        days=4,
-    )
-    for client_id, release, prefix, seed in (
-        ("acme", "4.2", "mdl_", 41),
-        ("globex", "4.5", "m_", 42),
-    )
-}
+SITES = client_sites(
+    {
+        "acme": {"release": "4.2", "prefix": "mdl_", "seed": 41},
+        "globex": {"release": "4.5", "prefix": "m_", "seed": 42},
+    },
+    learners=16,
+    courses=2,
+    start=NIGHT_1 - dt.timedelta(days=2),
+    days=4,
+)
 
 
 def _grant_read_only(conn: psycopg.Connection, role: str, schema: str) -> None:
@@ -76,12 +72,7 @@ def _night(defs: dg.Definitions, instance: dg.DagsterInstance, day: dt.date) -> 
         instance=instance, partition_key=day.isoformat()
     )
     assert marts.success
-    for client_id in SITES:
-        key = dg.MultiPartitionKey({"date": day.isoformat(), "client": client_id})
-        result = defs.resolve_job_def("client_files_job").execute_in_process(
-            instance=instance, partition_key=key
-        )
-        assert result.success, (client_id, day)
+    run_each_clients_files(defs, instance, day, SITES)
     return {"marts": marts}
 
 

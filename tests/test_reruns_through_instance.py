@@ -37,9 +37,9 @@ from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, SFTP_HOST_TAG
 from orchestration.defs.reruns import STARTED_BY_TAG, build_marts, run_client_files
 from orchestration.feeds import FEEDS
-from synthetic_moodle import SiteSpec
 from tests.e2e_support import (
     client_entry,
+    client_sites,
     generate_sites,
     ods_environment,
     parse_csv,
@@ -51,19 +51,14 @@ ODS = Path(sys.executable).with_name("ods")
 DAY = dt.date(2026, 11, 20)
 FILE = f"Completion{DAY + dt.timedelta(days=1):%Y%m%d}.csv"
 CLIENTS = ("acme", "globex")
-SITES = {
-    client_id: SiteSpec(
-        schema=f"moodle_{client_id}",
-        release=release,
-        prefix="mdl_",
-        seed=seed,
-        learners=20,
-        courses=3,
-        start=DAY - dt.timedelta(days=2),
-        days=3,
-    )
-    for client_id, release, seed in (("acme", "4.2", 41), ("globex", "4.5", 42))
-}
+SITES = client_sites(
+    {"acme": {"release": "4.2", "seed": 41}, "globex": {"release": "4.5", "seed": 42}},
+    prefix="mdl_",
+    learners=20,
+    courses=3,
+    start=DAY - dt.timedelta(days=2),
+    days=3,
+)
 DAGSTER_YAML = """\
 telemetry:
   enabled: false

@@ -34,6 +34,7 @@ SLOWEST_FIRST = (
     "test_late_rows_end_to_end.py",
     "test_four_feeds_end_to_end.py",
     "test_dbt_completion.py",
+    "test_dbt_cli.py",
     "test_dbt_scorm.py",
     "test_dbt_f2f.py",
     "test_dbt_quiz.py",

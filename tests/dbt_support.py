@@ -36,21 +36,13 @@ def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
     }
 
 
-def run_dbt(
-    command: str,
-    dirs: Path,
-    env: dict[str, str],
-    dbt_vars: dict[str, Any] | None = None,
-    *extra: str,
-    target: Path | None = None,
-    as_vars: bool = False,
-) -> None:
-    """`dbt <command>` with the test database's PG* `env`; fails the test with dbt's output.
+def run_dbt(command: str, *arguments: Any, **options: Any) -> None:
+    """`dbt <command>` as invoke_dbt runs it (same arguments), failing the test with dbt's output.
 
     Each test module passes its own `dirs` (target and log folders), so modules never share
     dbt's state.
     """
-    success, log = invoke_dbt(command, dirs, env, dbt_vars, *extra, target=target, as_vars=as_vars)
+    success, log = invoke_dbt(command, *arguments, **options)
     assert success, f"dbt {command} failed:\n{log[-8000:]}"
 
 
@@ -99,8 +91,9 @@ def invoke_dbt(
     target: Path | None = None,
     as_vars: bool = False,
 ) -> tuple[bool, str]:
-    """`dbt <command>` as run_dbt runs it, for a test that expects it may fail: (success, log,
-    ending with dbt's exception when there was one)."""
+    """`dbt <command>` with the test database's PG* `env`, for a test that expects it may fail:
+    (success, log, ending with dbt's exception when there was one). run_dbt fails the test
+    instead."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.base_types import EventLevel, EventMsg
 

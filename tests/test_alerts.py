@@ -34,12 +34,12 @@ from orchestration.defs.alerts import DEADLINE_SENSOR, DELIVERY_FAILURE_SENSOR, 
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB, DEADLINE_JOB
 from orchestration.defs.schedules import deadline_schedule_name, marts_schedule_name
-from synthetic_moodle import SiteSpec
 from tests.alert_support import WebhookReceiver, sensor_tick
 from tests.e2e_support import (
     acme_entry,
     add_sftp_account,
     client_entry,
+    client_sites,
     generate_sites,
     run_requested,
     sensor_requests,
@@ -67,23 +67,18 @@ GLOBEX_CONTACT = "it-ops@globex.example"
 SERVER_PASSWORD = "Server-side-Horse-7731"
 WRONG_PASSWORD = "Client-side-Wrong-Pa55-4f1e"
 DAGSTER_URL = "http://dagster.host.example:3000"
-SITES = {
-    client_id: SiteSpec(
-        schema=f"moodle_{client_id}",
-        release=release,
-        seed=seed,
-        learners=12,
-        courses=3,
-        start=DAY - dt.timedelta(days=1),
-        days=2,
-        timezone=ZONE,
-    )
-    for client_id, release, seed in (
-        ("acme", "4.2", 41),
-        ("globex", "4.5", 42),
-        ("initech", "5.0", 43),
-    )
-}
+SITES = client_sites(
+    {
+        "acme": {"release": "4.2", "seed": 41},
+        "globex": {"release": "4.5", "seed": 42},
+        "initech": {"release": "5.0", "seed": 43},
+    },
+    learners=12,
+    courses=3,
+    start=DAY - dt.timedelta(days=1),
+    days=2,
+    timezone=ZONE,
+)
 
 
 @pytest.fixture(scope="module")

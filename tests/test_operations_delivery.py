@@ -41,9 +41,9 @@ from orchestration.defs.reruns import STARTED_BY_TAG
 from orchestration.delivery import ledger
 from orchestration.delivery.client_day_lock import one_delivery_at_a_time
 from orchestration.delivery.keys import generate_key_pair
-from synthetic_moodle import SiteSpec
 from tests.e2e_support import (
     add_sftp_account,
+    client_sites,
     expected_completions,
     generate_sites,
     ods_environment,
@@ -59,25 +59,18 @@ DAYS = [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
 LAST = DAYS[-1]
 CLIENTS = ("acme", "globex", "umbrella", "initech", "hooli")
 HEALTHY = ("acme", "globex")
-SITES = {
-    client_id: SiteSpec(
-        schema=f"moodle_{client_id}",
-        release=release,
-        prefix=prefix,
-        seed=seed,
-        learners=learners,
-        courses=4,
-        start=DAYS[0] - dt.timedelta(days=2),
-        days=5,
-    )
-    for client_id, release, prefix, seed, learners in (
-        ("acme", "4.2", "mdl_", 31, 30),
-        ("globex", "4.5", "m_", 32, 30),
-        ("umbrella", "5.0", "mdl_", 33, 12),
-        ("initech", "4.3", "mdl_", 34, 12),
-        ("hooli", "4.1", "mdl_", 35, 12),
-    )
-}
+SITES = client_sites(
+    {
+        "acme": {"release": "4.2", "prefix": "mdl_", "seed": 31, "learners": 30},
+        "globex": {"release": "4.5", "prefix": "m_", "seed": 32, "learners": 30},
+        "umbrella": {"release": "5.0", "prefix": "mdl_", "seed": 33, "learners": 12},
+        "initech": {"release": "4.3", "prefix": "mdl_", "seed": 34, "learners": 12},
+        "hooli": {"release": "4.1", "prefix": "mdl_", "seed": 35, "learners": 12},
+    },
+    courses=4,
+    start=DAYS[0] - dt.timedelta(days=2),
+    days=5,
+)
 ACME_COLUMNS = {
     "username": "Employee ID",
     "course_shortname": "Course Code",
@@ -246,6 +239,23 @@ def _run(state: dict[str, Any], client_id: str, day: dt.date) -> dg.ExecuteInPro
     return state["files_runs"][client_id, day.isoformat()]
 
 
+def _deliver_last_again(
+    state: dict[str, Any], client_id: str, **options: Any
+) -> dg.ExecuteInProcessResult:
+    """A files run of the client's LAST day that only delivers its archived Completion file
+    again (the delivery asset alone); `options` go to the run (run_config, raise_on_error)."""
+    return (
+        state["defs"]
+        .resolve_job_def("client_files_job")
+        .execute_in_process(
+            instance=state["instance"],
+            partition_key=client_day_key(client_id, LAST),
+            asset_selection=[dg.AssetKey("completion_delivery")],
+            **options,
+        )
+    )
+
+
 def _delivery_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     (materialised,) = [
         m
@@ -255,8 +265,29 @@ def _delivery_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     return {key: value.value for key, value in materialised.metadata.items()}
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> dg.DagsterEvent:
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
+def _failed_beside_the_healthy(
+    state: dict[str, Any], client_id: str
+) -> Iterator[tuple[dt.date, dg.ExecuteInProcessResult, Any]]:
+    """Each day of the night: the HEALTHY clients' files runs succeeded and `client_id`'s
+    failed; its day, run and failure (_user_failure)."""
+    for day in DAYS:
+        for healthy in HEALTHY:
+            assert _run(state, healthy, day).success, (healthy, day)
+        result = _run(state, client_id, day)
+        yield day, result, _user_failure(result)
+
+
+def _retries(result: dg.ExecuteInProcessResult) -> list[dg.DagsterEvent]:
+    """The run's step retries (Dagster's STEP_UP_FOR_RETRY events), in order."""
+    return [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+def _user_failure(result: dg.ExecuteInProcessResult) -> Any:
+    """The failure the failed step raised (its description and metadata), of a failed run."""
+    assert not result.success
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    failure = event.step_failure_data.user_failure_data
+    assert failure is not None
     return failure
 
 
@@ -312,13 +343,7 @@ def test_rows_and_header_checks_pass_on_every_file(night):
 
 
 def test_a_changed_host_key_fails_that_client_at_once_while_the_others_are_delivered(night):
-    for day in DAYS:
-        assert _run(night, "acme", day).success
-        assert _run(night, "globex", day).success
-        result = _run(night, "umbrella", day)
-        assert not result.success
-        failure = _failure(result).step_failure_data.user_failure_data
-        assert failure is not None
+    for day, result, failure in _failed_beside_the_healthy(night, "umbrella"):
         for fact in (
             "client umbrella",
             "feed completion",
@@ -330,20 +355,13 @@ def test_a_changed_host_key_fails_that_client_at_once_while_the_others_are_deliv
         assert failure.metadata["pinned_fingerprint"].value.startswith("SHA256:")
         assert failure.metadata["presented_fingerprint"].value.startswith("SHA256:")
         assert failure.metadata["retryable"].value is False
-        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert _retries(result) == []
     assert list(night["folders"]["umbrella"].iterdir()) == []
 
 
 def test_a_server_down_throughout_fails_after_its_retries_while_the_others_are_delivered(night):
-    for day in DAYS:
-        assert _run(night, "acme", day).success
-        assert _run(night, "globex", day).success
-        result = _run(night, "hooli", day)
-        assert not result.success
-        retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-        assert len(retries) == RETRIES
-        failure = _failure(result).step_failure_data.user_failure_data
-        assert failure is not None
+    for day, result, failure in _failed_beside_the_healthy(night, "hooli"):
+        assert len(_retries(result)) == RETRIES
         for fact in (
             f"client hooli, feed completion, day {day}, file {file_name(day)}",
             f"127.0.0.1:{night['hooli_port']}",
@@ -357,12 +375,10 @@ def test_a_server_down_throughout_fails_after_its_retries_while_the_others_are_d
 
 def test_a_missing_key_variable_is_a_clear_error_and_not_retried(night):
     result = _run(night, "initech", LAST)
-    assert not result.success
-    failure = _failure(result).step_failure_data.user_failure_data
-    assert failure is not None
+    failure = _user_failure(result)
     assert "client initech, feed completion" in failure.description
     assert "ODS_TEST_INITECH_UNSET_KEY (sftp.private_key_env) is not set" in failure.description
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert _retries(result) == []
     assert list(night["folders"]["initech"].iterdir()) == []
 
 
@@ -385,15 +401,10 @@ def test_a_retention_dry_run_lists_expired_files_without_removing_them(night):
     old = "Completion20260101.csv"
     (night["folders"]["globex"] / old).write_text("old\r\n")
     _record_as_ours(night["tmp"] / "archive", "globex", night["server"].port, old)
-    result = (
-        night["defs"]
-        .resolve_job_def("client_files_job")
-        .execute_in_process(
-            instance=night["instance"],
-            partition_key=client_day_key("globex", LAST),
-            asset_selection=[dg.AssetKey("completion_delivery")],
-            run_config={"ops": {"client_files": {"config": {"retention_dry_run": True}}}},
-        )
+    result = _deliver_last_again(
+        night,
+        "globex",
+        run_config={"ops": {"client_files": {"config": {"retention_dry_run": True}}}},
     )
     metadata = _delivery_metadata(result)
     assert metadata["retention_would_delete"] == [old]
@@ -412,29 +423,18 @@ def test_a_retention_failure_after_the_upload_fails_the_step_but_the_file_stays_
     sent = (folder / file_name(LAST)).read_bytes()
     night["server"].faults.deny_removes = True
     try:
-        result = (
-            night["defs"]
-            .resolve_job_def("client_files_job")
-            .execute_in_process(
-                instance=night["instance"],
-                partition_key=client_day_key("acme", LAST),
-                asset_selection=[dg.AssetKey("completion_delivery")],
-                raise_on_error=False,
-            )
-        )
+        result = _deliver_last_again(night, "acme", raise_on_error=False)
     finally:
         night["server"].faults.deny_removes = False
     try:
-        assert not result.success
-        failure = _failure(result).step_failure_data.user_failure_data
-        assert failure is not None
+        failure = _user_failure(result)
         for fact in (
             f"client acme, day {LAST}: delivered {file_name(LAST)}, but",
             f"acme@127.0.0.1:{night['server'].port}:/outbound",
             f"permission denied removing the expired file {expired}",
         ):
             assert fact in failure.description
-        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert _retries(result) == []
         # The upload itself went through, and is recorded, so the 05:00 check counts the file
         # (late, as everything delivered in this test of October's days is).
         assert (
@@ -535,13 +535,10 @@ def test_a_damaged_archive_file_is_refused_and_nothing_is_sent(night, capsys):
 
 
 def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_it(night):
-    job = night["defs"].resolve_job_def("client_files_job")
-
     def deliver(wait_seconds: float) -> dg.ExecuteInProcessResult:
-        return job.execute_in_process(
-            instance=night["instance"],
-            partition_key=client_day_key("acme", LAST),
-            asset_selection=[dg.AssetKey("completion_delivery")],
+        return _deliver_last_again(
+            night,
+            "acme",
             run_config={"ops": {"client_files": {"config": {"lock_wait_seconds": wait_seconds}}}},
             raise_on_error=False,
         )
@@ -551,9 +548,7 @@ def test_a_second_delivery_of_a_client_day_waits_for_the_first_or_fails_naming_i
         one_delivery_at_a_time(holder, "acme", LAST, holder="by the test", wait_seconds=5),
     ):
         refused = deliver(wait_seconds=1)
-    assert not refused.success
-    failure = _failure(refused).step_failure_data.user_failure_data
-    assert failure is not None
+    failure = _user_failure(refused)
     assert f"client acme, day {LAST}: not delivered" in failure.description
     assert f"another delivery of client acme, day {LAST} is in progress" in failure.description
     assert f"held by 'ods delivery acme {LAST} by the test'" in failure.description

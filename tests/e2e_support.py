@@ -71,12 +71,17 @@ def target_on(
     )
 
 
+def client_site(client_id: str, **settings: Any) -> SiteSpec:
+    """The client's synthetic Moodle site, in schema moodle_<client id> (what client_entry and
+    the clients files of the tests name); `settings` are the rest of its SiteSpec."""
+    return SiteSpec(schema=f"moodle_{client_id}", **settings)
+
+
 def client_sites(clients: dict[str, dict[str, Any]], **common: Any) -> dict[str, SiteSpec]:
-    """A synthetic Moodle site per client id, in schema moodle_<client id>: each client's own
-    settings (release, prefix, seed, ...) over the `common` ones (start, days, learners, ...)."""
+    """A site (client_site) per client id: each client's own settings (release, prefix, seed,
+    ...) over the `common` ones (start, days, learners, ...)."""
     return {
-        client_id: SiteSpec(schema=f"moodle_{client_id}", **{**common, **own})
-        for client_id, own in clients.items()
+        client_id: client_site(client_id, **{**common, **own}) for client_id, own in clients.items()
     }
 
 

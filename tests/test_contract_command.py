@@ -48,9 +48,10 @@ from orchestration.export.contract import (
 )
 from orchestration.feeds import FEEDS
 from orchestration.paths import PROJECT_ROOT
-from synthetic_moodle import SiteSpec, generate_site
+from synthetic_moodle import generate_site
 from tests.e2e_support import (
     client_entry,
+    client_site,
     ledger_delivery,
     ods_environment,
     parse_csv,
@@ -61,8 +62,8 @@ from tests.e2e_support import (
 from tests.expected_feeds import DEFAULT_HEADERS, EXPECTED
 
 DAY = dt.date(2026, 10, 20)
-ACME_SITE = SiteSpec(
-    schema="moodle_acme",
+ACME_SITE = client_site(
+    "acme",
     release="4.2",
     prefix="mdl_",
     seed=17,
@@ -455,6 +456,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return clients
 
 
+def _assert_lines_after_the_first_match(printed: str, pattern: list[str]) -> None:
+    """The lines of `printed` after its first each match their regular expression of `pattern`,
+    one for one."""
+    lines = printed.splitlines()
+    assert len(lines[1:]) == len(pattern), printed
+    for line, expected in zip(lines[1:], pattern, strict=True):
+        assert re.fullmatch(expected, line), (line, expected)
+
+
 def test_diff_against_a_revision_names_each_column_change_and_option(repo, capsys):
     status, printed, _ = _contract(["acme", "--diff", "HEAD"], capsys)
     assert status == 0
@@ -473,9 +483,7 @@ def test_diff_against_a_revision_names_each_column_change_and_option(repo, capsy
         rf"  completion: version {VERSION} -> {VERSION}",
         r"    option   line_ending: 'crlf' -> 'lf'",
     ]
-    assert len(lines[1:]) == len(pattern), printed
-    for line, expected in zip(lines[1:], pattern, strict=True):
-        assert re.fullmatch(expected, line), (line, expected)
+    _assert_lines_after_the_first_match(printed, pattern)
 
 
 def test_diff_with_one_feed_and_no_change(repo, capsys):
@@ -613,9 +621,7 @@ def test_diff_last_compares_with_the_contract_recorded_with_the_last_delivered_f
         r"    sent as <name>.csv -> sent as <name>.csv.gz \(compress, encrypt\)",
         r"  f2f: feed no longer taken \(last delivered F2F20261021.csv at 2026-10-21T04:00:00Z\)",
     ]
-    assert len(lines[1:]) == len(pattern), printed
-    for line, expected in zip(lines[1:], pattern, strict=True):
-        assert re.fullmatch(expected, line), (line, expected)
+    _assert_lines_after_the_first_match(printed, pattern)
 
 
 # ------------------------------------------------------------------ the contract version

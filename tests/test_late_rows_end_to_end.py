@@ -19,9 +19,10 @@ from day_bounds import day_epoch_bounds
 
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import DAILY_MARTS_JOB
-from synthetic_moodle import SiteSpec, generate_site, insert_rows
+from synthetic_moodle import generate_site, insert_rows
 from tests.e2e_support import (
     client_entry,
+    client_site,
     download,
     expected_completions,
     list_remote,
@@ -32,14 +33,8 @@ from tests.e2e_support import (
 )
 
 D = dt.date(2026, 11, 10)
-SPEC = SiteSpec(
-    schema="moodle_late",
-    release="4.3",
-    seed=5,
-    learners=20,
-    courses=4,
-    start=D - dt.timedelta(days=3),
-    days=10,
+SPEC = client_site(
+    "late", release="4.3", seed=5, learners=20, courses=4, start=D - dt.timedelta(days=3), days=10
 )
 TZ = "Europe/London"
 COMPLETION_MART = dg.AssetKey(["marts", "course_completions"])

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -21,7 +22,7 @@ import pytest
 from ods_local.postgres import LocalPostgres
 from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX
 from orchestration.defs.code_location import build_definitions
-from orchestration.defs.dbt_cli import PROFILE_ENV_VARS, parse_state_path
+from orchestration.defs.dbt_cli import PROFILE_ENV_VARS, parse_state_path, prune_parse_states
 from orchestration.defs.jobs import DAILY_MARTS_JOB
 from orchestration.paths import DBT_PROJECT_DIR
 from synthetic_moodle import SiteSpec, generate_site
@@ -43,6 +44,20 @@ def test_each_warehouse_has_its_own_parse_state_named_without_its_password() -> 
         TARGET_ROOT, {**one, "PGPORT": "5433"}
     )
     assert "s3cret" not in str(parse_state_path(TARGET_ROOT, one))
+
+
+def test_only_the_most_recent_parse_states_are_kept(tmp_path: Path) -> None:
+    states = [tmp_path / f"{n:02d}.msgpack" for n in range(12)]
+    for age, path in enumerate(states):  # 00 written last
+        path.write_bytes(b"state")
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    (tmp_path / "notes.txt").write_text("not a parse state")
+    removed = prune_parse_states(tmp_path, keep=8)
+    assert sorted(p.name for p in removed) == [p.name for p in states[8:]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        *(p.name for p in states[:8]),
+        "notes.txt",
+    ]
 
 
 @pytest.fixture(scope="module")

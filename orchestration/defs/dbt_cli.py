@@ -22,6 +22,7 @@ and this resource removes them (figures: CPU-seconds on the 2-core machine of th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -44,6 +45,9 @@ from packaging import version
 # in step): dbt parses everything again when any of them differs from its last parse.
 PROFILE_ENV_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 PARSE_STATE_FILE = "partial_parse.msgpack"
+# Parse states kept (about 1.4 MB each): enough for a host's warehouses, bounded for a checkout
+# whose test runs each make their own databases.
+KEEP_PARSE_STATES = 8
 
 # dagster-dbt starts dbt with a copy of this process's environment and has no parameter for an
 # environment of its own; the settings are put into it for the moment dbt is started, one start
@@ -100,6 +104,23 @@ def parse_summary(dbt_log: Path) -> str:
     return "dbt parsed the project (its log does not say how)"
 
 
+def prune_parse_states(folder: Path, keep: int = KEEP_PARSE_STATES) -> list[Path]:
+    """Remove all but the `keep` most recently written parse states (a warehouse whose password
+    or port changed leaves its old one; the test suite makes one per test database); returns
+    what was removed."""
+
+    def written(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # pruned meanwhile by another build
+            return 0.0
+
+    states = sorted(folder.glob("*.msgpack"), key=written, reverse=True)
+    for old in states[keep:]:
+        old.unlink(missing_ok=True)
+    return states[keep:]
+
+
 class OdsDbtCliResource(DbtCliResource):
     """dbt as dagster-dbt runs it, without a `dbt --version` per run, with dbt's partial parsing
     kept between builds, and without leaving each successful build's target folder behind
@@ -125,8 +146,8 @@ class OdsDbtCliResource(DbtCliResource):
             / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
         )
         state = parse_state_path(target_root, os.environ)
-        if state.exists():
-            target.mkdir(parents=True)
+        target.mkdir(parents=True)
+        with contextlib.suppress(FileNotFoundError):  # none yet, or just pruned: a full parse
             shutil.copyfile(state, target / PARSE_STATE_FILE)
         with with_environment(settings_env or {}):
             invocation = self.cli(list(args), context=context, target_path=target)
@@ -146,5 +167,6 @@ class OdsDbtCliResource(DbtCliResource):
             staged = state.with_name(f".{state.name}.{os.getpid()}.{threading.get_ident()}")
             shutil.copyfile(made, staged)
             os.replace(staged, state)  # a build starting meanwhile reads the old state or this
+            prune_parse_states(state.parent)
         except OSError as error:  # a read-only image: builds parse in full, as before
             context.log.warning(f"dbt's parse state could not be kept in {state.parent}: {error}")

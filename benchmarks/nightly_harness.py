@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import dagster as dg
 
+from ods_local.services import process_group_alive
+
 ACTIVE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -94,7 +96,7 @@ class Processes:
                 os.killpg(pid, signal.SIGKILL)
             started.process.wait(timeout=30)
             deadline = time.monotonic() + 10
-            while _group_alive(pid) and time.monotonic() < deadline:
+            while process_group_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             started.log.close()
             self._started.remove(started)
@@ -113,20 +115,12 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=wait)
             # The group may outlive its leader (a run worker still finishing): wait a moment.
             deadline = time.monotonic() + wait
-            while _group_alive(process.pid) and time.monotonic() < deadline:
+            while process_group_alive(process.pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if not _group_alive(process.pid):
+            if not process_group_alive(process.pid):
                 return
         except subprocess.TimeoutExpired:
             continue
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_for_port(host: str, port: int, what: str, processes: Processes, pid: int) -> None:

@@ -141,6 +141,16 @@ def _pid_alive(pid_file: Path) -> int | None:
     return running[0] if running else None
 
 
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` is still running (a service, the UI or a
+    daemon started in a session of its own, with everything it started)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from ods_local.postgres import LocalPostgres
+from ods_local.services import process_group_alive
 from orchestration.delivery.keys import generate_key_pair
 from orchestration.feeds import FEEDS
 from orchestration.paths import PROJECT_ROOT
@@ -116,28 +117,20 @@ def _wait_for_webserver(port: int, process: subprocess.Popen[bytes], log: Path) 
     pytest.fail(f"the webserver did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the UI's whole process group (dagster dev, webserver, daemon, code server), then
     SIGKILL what is left after 20 s; fails if anything of it survives."""
     pgid = process.pid
     for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-        if not _group_alive(pgid):
+        if not process_group_alive(pgid):
             break
         os.killpg(pgid, sig)
         deadline = time.monotonic() + wait
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while process_group_alive(pgid) and time.monotonic() < deadline:
             process.poll()  # reap the leader, so that the group can disappear
             time.sleep(0.2)
     process.wait(timeout=5)
-    assert not _group_alive(pgid), "a process of the UI was left running"
+    assert not process_group_alive(pgid), "a process of the UI was left running"
 
 
 @pytest.fixture

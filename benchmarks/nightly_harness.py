@@ -345,18 +345,19 @@ def runs_awaiting_retry(instance: dg.DagsterInstance, since: float) -> list[dg.D
     """Failed runs the instance's run_retries will run again (Dagster tags the failure
     `dagster/will_retry=true`) whose retry no run is yet: the retry daemon creates it a few
     seconds after the failure, and a night is not over before it."""
-    runs = list(
-        instance.get_runs(
-            filters=dg.RunsFilter(created_after=dt.datetime.fromtimestamp(since, dt.UTC))
+    will_retry = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE],
+            tags={"dagster/will_retry": "true"},
+            created_after=dt.datetime.fromtimestamp(since, dt.UTC),
         )
     )
-    parents = {run.tags.get("dagster/parent_run_id") for run in runs}
     return [
         run
-        for run in runs
-        if run.status == dg.DagsterRunStatus.FAILURE
-        and run.tags.get("dagster/will_retry") == "true"
-        and run.run_id not in parents
+        for run in will_retry
+        if not instance.get_run_ids(
+            filters=dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id}), limit=1
+        )
     ]
 
 

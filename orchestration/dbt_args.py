@@ -44,6 +44,8 @@ def client_ids_var(client_ids: Iterable[str]) -> list[str]:
 # ODS_DBT_CLIENT_IDS, each holding its value as JSON. Not `--vars`: dbt parses the whole project
 # again whenever the vars change, and a night's window always does (the macro says more).
 BUILD_SETTING_ENV_PREFIX = "ODS_DBT_"
+# The settings macros/build_setting.sql knows (tests/test_dbt_args.py keeps the two in step).
+BUILD_SETTINGS = ("min_date", "max_date", "lookback_days", "record_days_built", "client_ids")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class DbtBuild:
 
 def build_settings_env(settings: Mapping[str, object]) -> dict[str, str]:
     """The environment variables that give dbt these build settings (macros/build_setting.sql)."""
+    unknown = sorted(set(settings) - set(BUILD_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"unknown dbt build setting(s) {', '.join(unknown)}; the settings are "
+            + ", ".join(BUILD_SETTINGS)
+        )
     return {
         f"{BUILD_SETTING_ENV_PREFIX}{name.upper()}": json.dumps(value)
         for name, value in settings.items()

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX, build_settings_env
+from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX, BUILD_SETTINGS, build_settings_env
 from orchestration.defs.dbt_cli import with_environment
 from orchestration.feeds import Feed
 from orchestration.paths import DBT_PROJECT_DIR
@@ -28,12 +28,8 @@ from orchestration.paths import DBT_PROJECT_DIR
 def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
     """Empty values for the ODS_DBT_* variables this call does not give (empty is unset to
     macros/build_setting.sql), so a setting of another call never leaks into this one."""
-    names = {"MIN_DATE", "MAX_DATE", "LOOKBACK_DAYS", "RECORD_DAYS_BUILT", "CLIENT_IDS"}
-    return {
-        f"{BUILD_SETTING_ENV_PREFIX}{name}": ""
-        for name in names
-        if f"{BUILD_SETTING_ENV_PREFIX}{name}" not in given
-    }
+    every = (f"{BUILD_SETTING_ENV_PREFIX}{name.upper()}" for name in BUILD_SETTINGS)
+    return {variable: "" for variable in every if variable not in given}
 
 
 def run_dbt(command: str, *arguments: Any, **options: Any) -> None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
-from orchestration.dbt_args import DbtBuild, day_window_vars, marts_build
+from orchestration.dbt_args import (
+    BUILD_SETTINGS,
+    DbtBuild,
+    build_settings_env,
+    day_window_vars,
+    marts_build,
+)
+from orchestration.paths import DBT_PROJECT_DIR
 
 
 def test_one_day_is_the_half_open_window_to_the_next_day():
@@ -86,3 +94,15 @@ def test_build_args_refuse_no_clients_and_a_bare_string():
         marts_build("2026-11-27", "2026-11-27", 14, client_ids=[])
     with pytest.raises(TypeError, match="string"):
         marts_build("2026-11-27", "2026-11-27", 14, client_ids="acme")
+
+
+def test_the_settings_are_those_the_dbt_macro_knows():
+    macro = (DBT_PROJECT_DIR / "macros" / "build_setting.sql").read_text()
+    start = macro.index("build_setting_defaults = {")
+    defaults = macro[start : macro.index("} -%}", start)]
+    assert re.findall(r'"(\w+)":', defaults) == list(BUILD_SETTINGS)
+
+
+def test_an_unknown_setting_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match=r"min_dat.*the settings are min_date, max_date"):
+        build_settings_env({"min_dat": "2026-11-27"})

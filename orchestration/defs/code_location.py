@@ -1,8 +1,6 @@
 """Assembling the code location: everything the UI shows, built from the clients file."""
 
 import os
-import sys
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -33,6 +31,7 @@ from orchestration.defs.resources import (
 )
 from orchestration.defs.schedules import daily_marts_schedules, deadline_schedules
 from orchestration.defs.sensors import files_after_marts_sensor
+from orchestration.paths import venv_bin
 
 
 def build_definitions() -> dg.Definitions:
@@ -78,7 +77,7 @@ def build_definitions() -> dg.Definitions:
                 project_dir=os.fspath(dbt_project.project_dir),
                 profiles_dir=os.fspath(dbt_project.project_dir),
                 # The venv's bin folder is not always on PATH (make, cron, tests).
-                dbt_executable=str(Path(sys.executable).with_name("dbt")),
+                dbt_executable=str(venv_bin("dbt")),
             ),
             "warehouse_db": WarehouseResource.from_environment(),
             "archive_dir": ArchiveResource(root=str(archive_root(config))),

@@ -28,7 +28,6 @@ import importlib.metadata
 import os
 import re
 import shutil
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +39,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
+
+from orchestration.paths import venv_bin
 
 # The environment variables dbt_project/profiles.yml reads (tests/test_dbt_cli.py keeps the two
 # in step): dbt parses everything again when any of them differs from its last parse.
@@ -90,17 +91,18 @@ def parse_summary(dbt_log: Path) -> str:
     """One line from the build's dbt.log: whether dbt parsed the project in full, and why, or
     partially, and how many files had changed."""
     try:
-        text = dbt_log.read_text(errors="replace")
+        with dbt_log.open(errors="replace") as log:
+            for line in log:  # the parse is logged near the top: stop at it
+                if partial := _PARTIAL.search(line):
+                    deleted, added, changed = (int(n) for n in partial.groups())
+                    return (
+                        "dbt parsed the project partially, from the last build's parse state "
+                        f"({changed} changed, {added} added, {deleted} deleted files parsed again)"
+                    )
+                if full := _FULL.search(line):
+                    return f"dbt parsed the project in full ({full[1]})"
     except OSError:
         return f"dbt's log was not written ({dbt_log})"
-    if partial := _PARTIAL.search(text):
-        deleted, added, changed = (int(n) for n in partial.groups())
-        return (
-            "dbt parsed the project partially, from the last build's parse state "
-            f"({changed} changed, {added} added, {deleted} deleted files parsed again)"
-        )
-    if full := _FULL.search(text):
-        return f"dbt parsed the project in full ({full[1]})"
     return "dbt parsed the project (its log does not say how)"
 
 
@@ -128,7 +130,7 @@ class OdsDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+        if Path(self.dbt_executable) == venv_bin("dbt"):  # this environment's own dbt
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
@@ -141,10 +143,8 @@ class OdsDbtCliResource(DbtCliResource):
         """Run `dbt <args>` for the step, with the build's settings (ODS_DBT_* variables) in
         dbt's environment, and stream its events; see the module's docstring."""
         target_root = Path(self.project_dir) / "target"
-        target = (
-            target_root
-            / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
-        )
+        step = context.op_execution_context.op.name
+        target = target_root / f"{step}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
         state = parse_state_path(target_root, os.environ)
         target.mkdir(parents=True)
         with contextlib.suppress(FileNotFoundError):  # none yet, or just pruned: a full parse

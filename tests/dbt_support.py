@@ -9,20 +9,29 @@ A build's settings (`dbt_vars`: the day window, lookback_days, record_days_built
 go to dbt as Dagster gives them, as ODS_DBT_* environment variables (orchestration/dbt_args.py),
 unless `as_vars` asks for `--vars`, as an analyst would type them. Each module keeps its own
 target folder, so from its second call on dbt parses only what the settings changed.
+
+Also what every dbt test module builds on: the warehouse of its sites (`sites_with_people`) and
+which of the people's rows a mart sends at all (`sent`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
 
+from ods_local.postgres import LocalPostgres
 from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX, BUILD_SETTINGS, build_settings_env
 from orchestration.defs.dbt_cli import with_environment
 from orchestration.feeds import Feed
+from orchestration.moodle.union_views import create_union_views
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.dbt_people import COURSES, USERS, Site, create_site_with_people
 
 
 def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
@@ -30,6 +39,27 @@ def _no_build_settings(given: dict[str, str]) -> dict[str, str]:
     macros/build_setting.sql), so a setting of another call never leaks into this one."""
     every = (f"{BUILD_SETTING_ENV_PREFIX}{name.upper()}" for name in BUILD_SETTINGS)
     return {variable: "" for variable in every if variable not in given}
+
+
+@contextmanager
+def sites_with_people(pg: LocalPostgres, sites: Sequence[Site]) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to `pg` where each site's Moodle schema holds USERS and COURSES
+    and the union views read every site: the warehouse each dbt test module starts from. The
+    module then inserts its own feed's rows (the views read whatever the tables hold)."""
+    with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+        for site in sites:
+            create_site_with_people(conn, site)
+        create_union_views(conn, [site.source for site in sites])
+        yield conn
+
+
+def sent(user_id: int, course_id: int) -> bool:
+    """Whether a mart sends any row of USERS' `user_id` in COURSES' `course_id` (DESIGN.md
+    "Feeds"): never for a deleted user, the guest user or the site course; a suspended user's
+    rows are sent."""
+    _, username, deleted, _ = next(user for user in USERS if user[0] == user_id)
+    _, course_format, _ = next(course for course in COURSES if course[0] == course_id)
+    return not (deleted or username == "guest" or course_format == "site")
 
 
 def run_dbt(command: str, *arguments: Any, **options: Any) -> None:

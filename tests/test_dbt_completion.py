@@ -17,21 +17,15 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import COMPLETION
-from orchestration.moodle.union_views import MoodleSource, create_union_views
+from orchestration.moodle.union_views import MoodleSource
 from synthetic_moodle import insert_rows
-from tests.dbt_people import (
-    COURSES,
-    USERS,
-    Site,
-    create_site_with_people,
-    identity_values,
-    insert_site_rows,
-    local_epoch,
-)
+from tests.dbt_people import Site, identity_values, insert_site_rows, local_epoch
 from tests.dbt_support import (
     assert_build_passed,
     assert_mart_columns_are_canonical_and_documented,
     run_dbt,
+    sent,
+    sites_with_people,
 )
 
 MART = "marts.course_completions"
@@ -70,9 +64,8 @@ COMPLETIONS = [
 @pytest.fixture(scope="module")
 def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     """Two client schemas (4.2 with mdl_, 5.0 with m_), filled by hand, and the union views."""
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
+    with sites_with_people(module_pg, [ACME, GLOBEX]) as conn:
         for site in (ACME, GLOBEX):
-            create_site_with_people(conn, site)
             insert_site_rows(
                 conn,
                 site,
@@ -83,7 +76,6 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                     if client == site.source.client_id
                 ],
             )
-        create_union_views(conn, [ACME.source, GLOBEX.source])
         yield conn
 
 
@@ -128,14 +120,10 @@ def one_day_build(warehouse: psycopg.Connection, module_pg: LocalPostgres, dbt_d
 def expected_rows(min_date: str, max_date: str) -> list[tuple[Any, ...]]:
     """The mart's rows for report days min_date <= D < max_date, from the inserted rows."""
     timezones = {ACME.source.client_id: LONDON, GLOBEX.source.client_id: NEW_YORK}
-    users = {user[0]: user for user in USERS}
-    courses = {course[0]: course for course in COURSES}
     first, end = dt.date.fromisoformat(min_date), dt.date.fromisoformat(max_date)
     rows = []
     for client, user_id, course_id, completed in COMPLETIONS:
-        _, username, deleted, _ = users[user_id]
-        _, course_format, _ = courses[course_id]
-        if completed is None or deleted or username == "guest" or course_format == "site":
+        if completed is None or not sent(user_id, course_id):
             continue
         local = dt.datetime.fromtimestamp(completed, ZoneInfo(timezones[client]))
         if not first <= local.date() < end:

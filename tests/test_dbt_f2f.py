@@ -23,20 +23,14 @@ import yaml
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import F2F
-from orchestration.moodle.union_views import MoodleSource, create_union_views
+from orchestration.moodle.union_views import MoodleSource
 from orchestration.paths import DBT_PROJECT_DIR
-from tests.dbt_people import (
-    COURSES,
-    USERS,
-    Site,
-    create_site_with_people,
-    identity_values,
-    insert_site_rows,
-    local_epoch,
-)
+from tests.dbt_people import Site, identity_values, insert_site_rows, local_epoch
 from tests.dbt_support import (
     assert_build_passed,
     assert_mart_columns_are_canonical_and_documented,
+    sent,
+    sites_with_people,
 )
 from tests.dbt_support import run_dbt as shared_run_dbt
 from tests.expected_feeds import F2F_STATUS_NAMES
@@ -202,9 +196,8 @@ def _delete_statuses(conn: psycopg.Connection, statuses: list[Status]) -> None:
 @pytest.fixture(scope="module")
 def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     """Two client schemas (3.11 with mdl_, 4.3 with m_), filled by hand, and the union views."""
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
+    with sites_with_people(module_pg, [ACME, GLOBEX]) as conn:
         for client, site in SITES.items():
-            create_site_with_people(conn, site)
             insert_site_rows(
                 conn,
                 site,
@@ -281,7 +274,6 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 f" on {schema}.{prefix}{STATUS_TABLE} (timecreated)"
             )
         _insert_statuses(conn, STATUSES)
-        create_union_views(conn, [ACME.source, GLOBEX.source])
         yield conn
 
 
@@ -334,11 +326,7 @@ def _row(client: str, report_date: dt.date, status: Status) -> tuple[Any, ...] |
     _, _, session_id, user_id = next(s for s in SIGNUPS if s[0] == client and s[1] == status.signup)
     session = next(s for s in SESSIONS if s.id == session_id)
     course_id, class_title = ACTIVITIES[session.facetoface]
-    _, course_format, _ = next(c for c in COURSES if c[0] == course_id)
-    _, username, deleted, _ = next(u for u in USERS if u[0] == user_id)
-    if deleted or username == "guest" or course_format == "site":
-        return None
-    if session.facetoface in BEING_DELETED:
+    if not sent(user_id, course_id) or session.facetoface in BEING_DELETED:
         return None
     tz = ZoneInfo(SITES[client].source.timezone)
     starts = [

@@ -23,19 +23,14 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.feeds import SCORM
-from orchestration.moodle.union_views import MoodleSource, create_union_views
-from tests.dbt_people import (
-    COURSES,
-    USERS,
-    Site,
-    create_site_with_people,
-    identity_values,
-    insert_site_rows,
-)
+from orchestration.moodle.union_views import MoodleSource
+from tests.dbt_people import Site, identity_values, insert_site_rows
 from tests.dbt_support import (
     assert_build_passed,
     assert_mart_columns_are_canonical_and_documented,
     run_dbt,
+    sent,
+    sites_with_people,
 )
 
 MART = "marts.scorm_sco_attempts"
@@ -250,9 +245,8 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
     course_modules.append(
         {"course": 2, "module": QUIZ_MODULE_ID, "instance": 1, "deletioninprogress": 1}
     )
-    with psycopg.connect(module_pg.conninfo(), autocommit=True) as conn:
+    with sites_with_people(module_pg, SITES) as conn:
         for site in SITES:
-            create_site_with_people(conn, site)
             insert_site_rows(
                 conn,
                 site,
@@ -286,7 +280,6 @@ def warehouse(module_pg: LocalPostgres) -> Iterator[psycopg.Connection]:
                 ],
             )
             _insert_tracking(conn, site, TRACKS)
-        create_union_views(conn, [site.source for site in SITES])
         yield conn
 
 
@@ -304,19 +297,13 @@ def _latest_values(tracks: Iterable[Track]) -> dict[str, str]:
 
 def expected_rows(tracks: list[Track], first: dt.date, end: dt.date) -> list[tuple[Any, ...]]:
     """Every client's mart rows for report days first <= D < end, from the tracking rows."""
-    users = {user[0]: user for user in USERS}
-    courses = {course[0]: course for course in COURSES}
     sco_attempts: dict[tuple[int, int, int, int], list[Track]] = {}
     for t in tracks:
         sco_attempts.setdefault((t.user, t.scorm, t.sco, t.attempt), []).append(t)
     rows = []
     for (user_id, scorm_id, sco_id, attempt), its_tracks in sco_attempts.items():
-        _, username, deleted, _ = users[user_id]
         scorm, sco = SCORMS[scorm_id], SCOES[sco_id]
-        _, course_format, _ = courses[scorm.course]
-        if sco.type != "sco" or scorm.being_deleted or course_format == "site":
-            continue
-        if deleted or username == "guest":
+        if sco.type != "sco" or scorm.being_deleted or not sent(user_id, scorm.course):
             continue
         values = _latest_values(its_tracks)
         if scorm.version == "SCORM_1.3":

@@ -4,6 +4,8 @@ tests of what a client receives (manifests, gzip, OpenPGP): no dbt, no synthetic
 The mart holds a few hand-written rows for two days; a client's file of a day is those rows in its
 columns. Expected values in the tests come from these rows and from the bytes found on the SFTP
 server, never from the code under test.
+
+The fixtures over these (`completion_mart`, `acme_files_site`) are in tests/shared_fixtures.py.
 """
 
 from __future__ import annotations

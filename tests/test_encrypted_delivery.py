@@ -25,19 +25,19 @@ from orchestration.clients import ConfigError, load_clients
 from orchestration.export import archive
 from orchestration.export.envelope import Envelope, seal
 from orchestration.export.openpgp import inspect_public_key
-from tests.e2e_support import client_entry, parse_csv, write_clients_file
+from tests.e2e_support import parse_csv
 from tests.expected_feeds import DEFAULT_HEADERS
 from tests.files_step_support import (
     DAY,
     ROWS,
-    acme_sftp_site,
     delivery_metadata,
     failure_message,
     files_asset,
-    fill_completion_mart,
     run_files,
     sha256,
 )
+
+pytest_plugins = ["tests.shared_fixtures"]  # completion_mart, acme_files_site
 
 CSV_NAME = "Completion20261128.csv"
 RESEND = {"ods/started_by": "ods resend"}
@@ -99,28 +99,10 @@ def _gunzip(data: bytes) -> bytes:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def mart(module_pg: Any) -> Any:
-    return fill_completion_mart(module_pg)
-
-
 @pytest.fixture
-def site(mart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    with acme_sftp_site(mart, tmp_path, monkeypatch) as (server, key):
-
-        def clients(**options: Any) -> Path:
-            entry = client_entry("moodle_acme", server, "acme", key, **options)
-            path = write_clients_file(
-                tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0
-            )
-            monkeypatch.setenv("ODS_CLIENTS_FILE", str(path))
-            return path
-
-        yield {
-            "clients": clients,
-            "archive": tmp_path / "archive",
-            "folder": server.root / "acme" / "outbound",
-        }
+def site(acme_files_site: dict[str, Any]) -> dict[str, Any]:
+    """acme's files site; each test writes the clients file it tests (`site["clients"](...)`)."""
+    return acme_files_site
 
 
 def _archived(site: dict[str, Any]) -> archive.ArchivedFile:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,21 @@ from orchestration.delivery import ledger
 from orchestration.export import archive
 from orchestration.export.manifest import SCHEMA_PATH
 from orchestration.feeds import FEEDS
-from tests.e2e_support import client_entry, ledger_delivery, write_clients_file
+from tests.e2e_support import ledger_delivery
 from tests.expected_feeds import DEFAULT_COLUMNS
 from tests.files_step_support import (
     DAY,
     NEXT_DAY,
     ROWS,
-    acme_sftp_site,
     archive_earlier_file,
     delivery_metadata,
     failure_message,
     files_asset,
-    fill_completion_mart,
     run_files,
     sha256,
 )
+
+pytest_plugins = ["tests.shared_fixtures"]  # completion_mart, acme_files_site
 
 MANIFEST = "MANIFEST20261128.json"
 COMPLETION_FILE = "Completion20261128.csv"
@@ -51,27 +50,11 @@ QUIZ_HEADER_ONLY = (
 RESEND = {"ods/started_by": "ods resend"}
 
 
-@pytest.fixture(scope="module")
-def mart(module_pg: Any) -> Any:
-    return fill_completion_mart(module_pg)
-
-
 @pytest.fixture
-def site(mart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    with acme_sftp_site(mart, tmp_path, monkeypatch) as (server, key):
-        entry = client_entry("moodle_acme", server, "acme", key, manifest=True)
-        entry["feeds"] = {"completion": {}, "quiz": {}}
-        # No retries: a failure here is the test's, not a server's that may clear.
-        clients_file = write_clients_file(
-            tmp_path / "clients.yaml", {"acme": entry}, delivery_retries=0
-        )
-        monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients_file))
-        yield {
-            "clients_file": clients_file,
-            "archive": tmp_path / "archive",
-            "folder": server.root / "acme" / "outbound",
-            "server": server,
-        }
+def site(acme_files_site: dict[str, Any]) -> dict[str, Any]:
+    """acme's files site, its clients file written: completion and quiz, with a manifest."""
+    clients_file = acme_files_site["clients"](manifest=True, feeds={"completion": {}, "quiz": {}})
+    return {**acme_files_site, "clients_file": clients_file}
 
 
 def _archive_quiz(archive_root: Path, day: dt.date = DAY, version: str = "0123456789ab") -> None:

@@ -13,8 +13,29 @@ from typing import Any
 import pytest
 
 from ods_local.postgres import LocalPostgres
-from tests.e2e_support import client_entry, write_clients_file
+from ods_local.sftp_server import LocalSftpServer
+from tests.e2e_support import add_sftp_account, client_entry, write_clients_file
 from tests.files_step_support import acme_sftp_site, fill_completion_mart
+
+
+@pytest.fixture(scope="module")
+def sftp_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of `sftp_server`'s keys: its host key, and each account's private key under the
+    account's name."""
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(scope="module")
+def sftp_server(
+    tmp_path_factory: pytest.TempPathFactory, sftp_keys: Path
+) -> Iterator[LocalSftpServer]:
+    """A local SFTP server for the whole module, with two clients' accounts, acme and globex
+    (add_sftp_account: a key pair in `sftp_keys`, an `outbound` folder in the account's root)."""
+    server = LocalSftpServer(tmp_path_factory.mktemp("sftp"), host_key_path=sftp_keys / "host")
+    for user in ("acme", "globex"):
+        add_sftp_account(server, sftp_keys, user)
+    with server:
+        yield server
 
 
 @pytest.fixture(scope="module")

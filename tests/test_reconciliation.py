@@ -16,7 +16,6 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,7 +40,7 @@ from orchestration.delivery import ledger
 from orchestration.delivery.reconcile import FileStatus, FolderReport, ReconciliationError
 from orchestration.delivery.retention import prune_remote
 from orchestration.delivery.sftp import SftpTarget, open_sftp
-from tests.e2e_support import add_sftp_account, client_entry, delivery_to, write_clients_file
+from tests.e2e_support import client_entry, delivery_to, write_clients_file
 
 LONDON = ZoneInfo("Europe/London")
 # A look at 05:30 London on 2026-12-26; retention_days 28, so a file dated 2026-11-28 is kept
@@ -50,19 +49,7 @@ NOW = dt.datetime(2026, 12, 26, 5, 30, tzinfo=LONDON)
 LATER = NOW + dt.timedelta(days=1)
 TEMPORARY = ".Completion20261226.csv.0123456789abcdef.part"
 
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("keys")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, keys: Path) -> Iterator[LocalSftpServer]:
-    server = LocalSftpServer(tmp_path_factory.mktemp("sftp"), host_key_path=keys / "host")
-    for user in ("acme", "globex"):
-        add_sftp_account(server, keys, user)
-    with server:
-        yield server
+pytest_plugins = ["tests.shared_fixtures"]  # sftp_server (acme and globex), sftp_keys
 
 
 @dataclass
@@ -105,8 +92,8 @@ def _site(
 
 
 @pytest.fixture
-def site(server: LocalSftpServer, keys: Path, tmp_path: Path) -> Site:
-    return _site(server, keys, tmp_path)
+def site(sftp_server: LocalSftpServer, sftp_keys: Path, tmp_path: Path) -> Site:
+    return _site(sftp_server, sftp_keys, tmp_path)
 
 
 def deliver(
@@ -281,9 +268,9 @@ def test_the_retention_date_is_the_one_retention_keeps_files_to(site: Site) -> N
 
 
 def test_a_longer_retention_makes_the_same_loss_early(
-    server: LocalSftpServer, keys: Path, tmp_path: Path
+    sftp_server: LocalSftpServer, sftp_keys: Path, tmp_path: Path
 ) -> None:
-    site = _site(server, keys, tmp_path, options={"acme": {"retention_days": 60}})
+    site = _site(sftp_server, sftp_keys, tmp_path, options={"acme": {"retention_days": 60}})
     deliver(site, "acme", "Completion20261127.csv", csv_bytes("x"))
     (site.folders["acme"] / "Completion20261127.csv").unlink()
 
@@ -450,9 +437,11 @@ def test_the_asset_reports_the_folder_and_its_check_warns_on_an_altered_file(sit
 
 
 def test_an_unreachable_server_fails_only_its_own_clients_run(
-    server: LocalSftpServer, keys: Path, tmp_path: Path
+    sftp_server: LocalSftpServer, sftp_keys: Path, tmp_path: Path
 ) -> None:
-    site = _site(server, keys, tmp_path, hooli=_unreachable_client(server, keys))
+    site = _site(
+        sftp_server, sftp_keys, tmp_path, hooli=_unreachable_client(sftp_server, sftp_keys)
+    )
     deliver(site, "acme", _dated("Completion", 1), csv_bytes("a"))
 
     hooli, acme = _materialize(site, "hooli"), _materialize(site, "acme")
@@ -476,12 +465,15 @@ def _unreachable_client(server: LocalSftpServer, keys: Path) -> dict:
 
 
 def test_each_zone_looks_at_its_clients_folders_at_0530_one_run_per_client(
-    server: LocalSftpServer, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sftp_server: LocalSftpServer,
+    sftp_keys: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sydney = client_entry(
-        "moodle_koala", server, "koala", keys / "acme", timezone="Australia/Sydney"
+        "moodle_koala", sftp_server, "koala", sftp_keys / "acme", timezone="Australia/Sydney"
     )
-    site = _site(server, keys, tmp_path, koala=sydney)
+    site = _site(sftp_server, sftp_keys, tmp_path, koala=sydney)
     monkeypatch.setenv("ODS_CLIENTS_FILE", str(site.clients_file))
     defs = build_definitions()  # the code location, as `dagster dev` loads it
     repository = defs.get_repository_def()
@@ -568,13 +560,15 @@ def test_ods_reconcile_exits_1_on_an_altered_file_and_2_for_an_unknown_client(
 
 
 def test_ods_reconcile_reports_an_unreachable_server_and_still_reconciles_the_others(
-    server: LocalSftpServer,
-    keys: Path,
+    sftp_server: LocalSftpServer,
+    sftp_keys: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    site = _site(server, keys, tmp_path, hooli=_unreachable_client(server, keys))
+    site = _site(
+        sftp_server, sftp_keys, tmp_path, hooli=_unreachable_client(sftp_server, sftp_keys)
+    )
     deliver(site, "acme", _dated("Completion", 1), csv_bytes("a"))
 
     status = _ods(site, monkeypatch)

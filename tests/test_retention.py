@@ -9,7 +9,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +29,8 @@ from orchestration.delivery.sftp import HostKeyMismatch, SftpTarget, open_sftp
 from orchestration.delivery.temporary_names import temporary_name
 from orchestration.feeds import FEEDS
 from tests.e2e_support import delivery_to, target_on
+
+pytest_plugins = ["tests.shared_fixtures"]  # sftp_server (acme and globex), sftp_keys
 
 TODAY = dt.date(2026, 12, 26)
 # 28 days before 2026-12-26 is 2026-11-28: that file is kept, 2026-11-27 is the newest removed.
@@ -180,43 +182,30 @@ FOREIGN_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("keys")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, keys: Path) -> Iterator[LocalSftpServer]:
-    server = LocalSftpServer(tmp_path_factory.mktemp("sftp"), host_key_path=keys / "host")
-    for user in ("acme", "other"):
-        server.add_user(user, authorized_key=generate_key_pair(keys / user, comment=user))
-    with server:
-        yield server
-
-
 _folder_numbers = itertools.count(1)
 
 
 @pytest.fixture
-def outbound(server: LocalSftpServer) -> Path:
+def outbound(sftp_server: LocalSftpServer) -> Path:
     """acme's folder for this test, holding old, new, future and foreign files; a folder named
-    like an old feed file; and the other client's old feed files in its own chroot."""
-    folder = server.root / "acme" / f"outbound{next(_folder_numbers)}"
+    like an old feed file; and the other client's (globex's) old feed files in its own chroot."""
+    folder = sftp_server.root / "acme" / f"outbound{next(_folder_numbers)}"
     folder.mkdir()
     for name in [*EXPIRED, *KEPT_FEED_FILES, *FOREIGN_FILES]:
         (folder / name).write_text(f"{name}\r\n")
     (folder / "SCORM20261002.csv").mkdir()
     (folder / "archive").mkdir()
     (folder / "archive" / "SCORM20261001.csv").write_text("archived\r\n")
-    other = server.root / "other" / folder.name
+    other = sftp_server.root / "globex" / folder.name
     other.mkdir()
     (other / "SCORM20261101.csv").write_text("the other client's\r\n")
     return folder
 
 
 @pytest.fixture
-def target(server: LocalSftpServer, keys: Path, outbound: Path) -> SftpTarget:
-    return target_on(server, "acme", f"/{outbound.name}", private_key=(keys / "acme").read_text())
+def target(sftp_server: LocalSftpServer, sftp_keys: Path, outbound: Path) -> SftpTarget:
+    key = (sftp_keys / "acme").read_text()
+    return target_on(sftp_server, "acme", f"/{outbound.name}", private_key=key)
 
 
 def _tree(folder: Path) -> list[str]:
@@ -271,7 +260,7 @@ def test_dry_run_names_the_expired_files_and_removes_nothing(
 
 
 def test_prune_removes_only_the_clients_expired_feed_files(
-    server: LocalSftpServer, outbound: Path, target: SftpTarget, ours: dict[str, set[int]]
+    sftp_server: LocalSftpServer, outbound: Path, target: SftpTarget, ours: dict[str, set[int]]
 ) -> None:
     before = _tree(outbound)
 
@@ -279,7 +268,7 @@ def test_prune_removes_only_the_clients_expired_feed_files(
 
     assert report == RetentionReport(deleted=EXPIRED, kept=3, dry_run=False)
     assert _tree(outbound) == sorted(set(before) - set(EXPIRED))
-    assert (server.root / "other" / outbound.name / "SCORM20261101.csv").exists()
+    assert (sftp_server.root / "globex" / outbound.name / "SCORM20261101.csv").exists()
     again = prune_remote(target, target.directory, SUBSCRIBED, TODAY, 28, delivered=ours)
     assert again.deleted == []
 
@@ -432,7 +421,7 @@ def test_only_our_own_stale_temporary_files_are_removed(
 
 
 def test_an_upload_in_progress_on_another_connection_is_not_touched(
-    server: LocalSftpServer, outbound: Path, target: SftpTarget, ours: dict[str, set[int]]
+    sftp_server: LocalSftpServer, outbound: Path, target: SftpTarget, ours: dict[str, set[int]]
 ) -> None:
     name = temporary_name("Completion20261226.csv")
     with (
@@ -450,20 +439,20 @@ def test_an_upload_in_progress_on_another_connection_is_not_touched(
 
 
 def test_a_temporary_file_that_cannot_be_removed_is_a_clear_error(
-    server: LocalSftpServer, outbound: Path, target: SftpTarget
+    sftp_server: LocalSftpServer, outbound: Path, target: SftpTarget
 ) -> None:
     name = temporary_name("SCORM20261225.csv")
     _aged(outbound / name, 25 * HOUR)
-    server.faults.deny_removes = True
+    sftp_server.faults.deny_removes = True
     try:
         with pytest.raises(RetentionError) as raised:
             prune_remote(target, target.directory, SUBSCRIBED, TODAY, 28, delivered={})
     finally:
-        server.faults.deny_removes = False
+        sftp_server.faults.deny_removes = False
 
     message = str(raised.value)
     assert "client acme" in message
-    assert f"acme@127.0.0.1:{server.port}:{target.directory}" in message
+    assert f"acme@127.0.0.1:{sftp_server.port}:{target.directory}" in message
     assert f"permission denied removing the stale temporary file {name}" in message
     assert "Ask the server's administrator" in message
     assert raised.value.retryable is False
@@ -472,14 +461,14 @@ def test_a_temporary_file_that_cannot_be_removed_is_a_clear_error(
 
 
 def test_a_missing_folder_is_a_clear_error_naming_client_folder_and_server(
-    server: LocalSftpServer, target: SftpTarget
+    sftp_server: LocalSftpServer, target: SftpTarget
 ) -> None:
     with pytest.raises(RetentionError) as raised:
         prune_remote(target, "/no-such-folder", SUBSCRIBED, TODAY, 28, delivered={})
 
     message = str(raised.value)
     assert "client acme" in message
-    assert f"acme@127.0.0.1:{server.port}:/no-such-folder" in message
+    assert f"acme@127.0.0.1:{sftp_server.port}:/no-such-folder" in message
     assert "does not exist" in message
     assert raised.value.retryable is False
     assert raised.value.deleted == []

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import dagster as dg
 from dagster._core.remote_representation.external import RemoteJob
@@ -89,21 +89,30 @@ class _OwnRunsDequeuer(QueuedRunCoordinatorDaemon):
         return super()._get_runs_to_dequeue(own, concurrency_config, fixed_iteration_time)
 
 
+class RunSpec(TypedDict):
+    """A run to submit, besides its job: its tags and run config, and the assets and checks it
+    selects (None, or left out: the whole job). What `submit_run` and `RunQueue.submit` take."""
+
+    tags: Mapping[str, str]
+    run_config: Mapping[str, Any]
+    asset_selection: NotRequired[Sequence[dg.AssetKey] | None]
+    asset_check_selection: NotRequired[Sequence[dg.AssetCheckKey] | None]
+
+
 def submit_run(
     instance: dg.DagsterInstance,
     workspace: BaseWorkspaceRequestContext,
     job_name: str,
-    *,
-    tags: Mapping[str, str],
-    run_config: Mapping[str, Any],
-    asset_selection: Sequence[dg.AssetKey] | None = None,
-    asset_check_selection: Sequence[dg.AssetCheckKey] | None = None,
+    **spec: Unpack[RunSpec],
 ) -> str:
     """Create a run of the job (or of the selected assets and checks) from the workspace's one
     code location and submit it; the run id. As the daemon creates its sensors' and schedules'
     runs (dagster/_daemon/sensor.py): the remote job, its execution plan, `create_run`."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
+    tags, run_config = spec["tags"], spec["run_config"]
+    asset_selection = spec.get("asset_selection")
+    asset_check_selection = spec.get("asset_check_selection")
     (location,) = workspace.code_locations
     (repository,) = location.get_repositories().values()
     remote_job: RemoteJob = location.get_job(
@@ -200,26 +209,10 @@ class RunQueue:
                 )
         return workspace
 
-    def submit(
-        self,
-        job_name: str,
-        *,
-        tags: Mapping[str, str],
-        run_config: Mapping[str, Any],
-        asset_selection: Sequence[dg.AssetKey] | None = None,
-        asset_check_selection: Sequence[dg.AssetCheckKey] | None = None,
-    ) -> str:
+    def submit(self, job_name: str, **spec: Unpack[RunSpec]) -> str:
         """Create a run of the job (or of the selected assets and checks) and submit it; the run
         id (`submit_run`)."""
-        return submit_run(
-            self.instance,
-            self._workspace(),
-            job_name,
-            tags=tags,
-            run_config=run_config,
-            asset_selection=asset_selection,
-            asset_check_selection=asset_check_selection,
-        )
+        return submit_run(self.instance, self._workspace(), job_name, **spec)
 
     def asset_keys_in_job(self, job_name: str) -> list[dg.AssetKey]:
         (location,) = self._workspace().code_locations

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -123,6 +124,13 @@ def deliver(
 
 def csv_bytes(name: str, rows: int = 2) -> bytes:
     return b'"Username"\r\n' + b"".join(f'"{name}-u{n}"\r\n'.encode() for n in range(rows))
+
+
+def deliver_each(site: Site, names: Iterable[str]) -> None:
+    """Deliver each of acme's files `names` (deliver), each with bytes of its own (csv_bytes of
+    its name), so that no two files are alike."""
+    for name in names:
+        deliver(site, "acme", name, csv_bytes(name))
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes | None, int]]:
@@ -286,8 +294,7 @@ def test_a_same_size_rewrite_is_caught_by_reading_back_only_files_whose_time_cha
 ) -> None:
     folder = site.folders["acme"]
     names = ["Completion20261223.csv", "Completion20261224.csv", "Completion20261225.csv"]
-    for name in names:
-        deliver(site, "acme", name, csv_bytes(name))
+    deliver_each(site, names)
     assert look(site).read_back == ()  # the first look trusts the delivery's own check
     rewritten, touched, untouched = (folder / name for name in names)
     original = rewritten.read_bytes()
@@ -404,8 +411,7 @@ def _materialize(site: Site, client_id: str) -> dg.ExecuteInProcessResult:
 
 def test_the_asset_reports_the_folder_and_its_check_warns_on_an_altered_file(site: Site) -> None:
     kept, changed, gone = _dated("Completion", 1), _dated("Completion", 2), _dated("Completion", 3)
-    for name in (kept, changed, gone):
-        deliver(site, "acme", name, csv_bytes(name))
+    deliver_each(site, (kept, changed, gone))
     deliver(site, "globex", _dated("Completion", 1), csv_bytes("g"))
     with (site.folders["acme"] / changed).open("ab") as handle:
         handle.write(b"x")
@@ -515,8 +521,7 @@ def test_ods_reconcile_prints_each_clients_table_and_exits_0_when_nothing_is_alt
     site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kept, gone = _dated("Completion", 1), _dated("Completion", 2)
-    for name in (kept, gone):
-        deliver(site, "acme", name, csv_bytes(name))
+    deliver_each(site, (kept, gone))
     (site.folders["acme"] / gone).unlink()
     (site.folders["acme"] / "readme.txt").write_text("theirs")
     before = snapshot(site.folders["acme"])

@@ -108,20 +108,26 @@ class Track(NamedTuple):
         return _epoch(self.at)
 
 
+def _started(user: int, scorm: int, sco: int, attempt: int, at: str) -> Track:
+    """The row Moodle writes when a SCO attempt starts: x.start.time, whose value is the epoch of
+    that same moment."""
+    return Track(user, scorm, sco, attempt, "x.start.time", str(_epoch(at)), at)
+
+
 D1, D2, D3 = dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)
 
 TRACKS = [
     # alice, SCORM 1.2: SCO 2 completed; SCO 3 failed in attempt 1 and passed in attempt 2 on
     # the next day; she opens the Glossary asset, for which Moodle writes 'completed'.
-    Track(3, 1, 2, 1, "x.start.time", str(_epoch("2026-06-01 08:55")), "2026-06-01 08:55"),
+    _started(3, 1, 2, 1, "2026-06-01 08:55"),
     Track(3, 1, 2, 1, "cmi.core.lesson_status", "completed", "2026-06-01 09:00"),
     Track(3, 1, 2, 1, "cmi.core.session_time", "00:05:00", "2026-06-01 09:00"),
-    Track(3, 1, 3, 1, "x.start.time", str(_epoch("2026-06-01 09:01")), "2026-06-01 09:01"),
+    _started(3, 1, 3, 1, "2026-06-01 09:01"),
     Track(3, 1, 3, 1, "cmi.core.lesson_status", "failed", "2026-06-01 09:10"),
     Track(3, 1, 3, 1, "cmi.core.score.raw", "55", "2026-06-01 09:10"),
-    Track(3, 1, 4, 1, "x.start.time", str(_epoch("2026-06-01 09:12")), "2026-06-01 09:12"),
+    _started(3, 1, 4, 1, "2026-06-01 09:12"),
     Track(3, 1, 4, 1, "cmi.core.lesson_status", "completed", "2026-06-01 09:12"),
-    Track(3, 1, 3, 2, "x.start.time", str(_epoch("2026-06-02 10:00")), "2026-06-02 10:00"),
+    _started(3, 1, 3, 2, "2026-06-02 10:00"),
     Track(3, 1, 3, 2, "cmi.core.lesson_status", "passed", "2026-06-02 10:20"),
     Track(3, 1, 3, 2, "cmi.core.score.raw", "90", "2026-06-02 10:20"),
     # alice, SCORM 2004: completed but failed; the raw score as stored, not the scaled one.
@@ -142,7 +148,7 @@ TRACKS = [
     Track(6, 1, 2, 1, "cmi.suspend_data", "page=3", "2026-06-01 11:00"),
     Track(6, 1, 3, 1, "cmi.core.lesson_status", "browsed", "2026-06-01 11:05"),
     # erin: 'not attempted'; and a pass in a SCORM whose activity is being deleted.
-    Track(7, 1, 2, 1, "x.start.time", str(_epoch("2026-06-01 12:00")), "2026-06-01 12:00"),
+    _started(7, 1, 2, 1, "2026-06-01 12:00"),
     Track(7, 1, 2, 1, "cmi.core.lesson_status", "not attempted", "2026-06-01 12:00"),
     Track(7, 3, 8, 1, "cmi.core.lesson_status", "passed", "2026-06-01 12:30"),
     # admin: a learner like any other; and the site front page's package, never reported.

@@ -12,7 +12,7 @@ from orchestration.defs.client_files import (
     delivery_key,
     offered_feeds,
 )
-from orchestration.defs.dbt_cli import OdsDbtCliResource
+from orchestration.defs.dbt_cli import FORKED_DBT, OdsDbtCliResource
 from orchestration.defs.dbt_models import build_dbt_assets, dbt_project, moodle_source_tables
 from orchestration.defs.deadline import build_deadline_check
 from orchestration.defs.jobs import client_files_job, daily_marts_job, deadline_job, views_job
@@ -77,7 +77,7 @@ def build_definitions() -> dg.Definitions:
                 project_dir=os.fspath(dbt_project.project_dir),
                 profiles_dir=os.fspath(dbt_project.project_dir),
                 # The venv's bin folder is not always on PATH (make, cron, tests).
-                dbt_executable=str(venv_bin("dbt")),
+                dbt_executable=str(venv_bin(FORKED_DBT)),
             ),
             "warehouse_db": WarehouseResource.from_environment(),
             "archive_dir": ArchiveResource(root=str(archive_root(config))),

@@ -15,6 +15,9 @@ and this resource removes them (figures: CPU-seconds on the 2-core machine of th
   of the profile's variables) and seeds the next build; the build's settings travel as
   environment variables, not vars (macros/build_setting.sql says why). A night's build then
   re-parses the six files that read those settings.
+- **Starting dbt** (about 3 s of imports before dbt reads a file): the `dbt` run is `ods-dbt`,
+  which has a server that imported dbt once fork it (orchestration/dbt_server.py); the server
+  belongs to the process running the steps and ends with it. `ODS_DBT_FORKED=0` turns it off.
 - **The invocation's folder** (about 3 MB: manifest, run results, logs): dagster-dbt leaves one
   per invocation, for ever. A build that succeeded has its folder removed (its events and logs
   are in the run's event log); a failed build's folder stays for whoever looks into it.
@@ -40,7 +43,10 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
+from orchestration.dbt_server import SERVER_ENV, forked_dbt_enabled, server_address
 from orchestration.paths import venv_bin
+
+FORKED_DBT = "ods-dbt"  # dbt forked from a preloaded server (orchestration/dbt_server.py)
 
 # The environment variables dbt_project/profiles.yml reads (tests/test_dbt_cli.py keeps the two
 # in step): dbt parses everything again when any of them differs from its last parse.
@@ -130,7 +136,7 @@ class OdsDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == venv_bin("dbt"):  # this environment's own dbt
+        if Path(self.dbt_executable) in (venv_bin("dbt"), venv_bin(FORKED_DBT)):  # this venv's dbt
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
@@ -149,7 +155,10 @@ class OdsDbtCliResource(DbtCliResource):
         target.mkdir(parents=True)
         with contextlib.suppress(FileNotFoundError):  # none yet, or just pruned: a full parse
             shutil.copyfile(state, target / PARSE_STATE_FILE)
-        with with_environment(settings_env or {}):
+        environment = dict(settings_env or {})
+        if Path(self.dbt_executable).name == FORKED_DBT and forked_dbt_enabled():
+            environment[SERVER_ENV] = server_address()
+        with with_environment(environment):
             invocation = self.cli(list(args), context=context, target_path=target)
         yield from invocation.stream()
         # Reached only when dbt succeeded (stream raises otherwise): say what dbt parsed, keep

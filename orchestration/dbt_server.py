@@ -107,7 +107,8 @@ def _exit_as(status: str) -> None:
         print(f"ods-dbt: {reason[0]}", file=sys.stderr)
     if kind == "signal":
         number = int(value)
-        signal.signal(number, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
+            signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
         os._exit(128 + number)
     os._exit(int(value))
@@ -237,8 +238,9 @@ def _become_dbt(request: dict, fds: list[int]) -> None:
             code = cli.main(args=request["argv"], prog_name="dbt")
         except SystemExit as leaving:
             code = leaving.code if isinstance(leaving.code, int) else (0 if not leaving.code else 1)
-        except KeyboardInterrupt:
-            code = 130
+        except KeyboardInterrupt:  # as Python leaves on an uncaught ^C: killed by SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         # What leaving the interpreter would run (multiprocessing's finalisers, logging's flush):
         # the handlers of the modules dbt imported, here or preloaded by the server.
         atexit._run_exitfuncs()
@@ -258,6 +260,12 @@ _server: dict[int, tuple[str, subprocess.Popen[bytes], int]] = {}
 
 def forked_dbt_enabled() -> bool:
     return os.environ.get(FORKED_ENV, "1") != "0"
+
+
+def running_server() -> subprocess.Popen[bytes] | None:
+    """The dbt server this process started, while it runs (None before the first dbt step)."""
+    started = _server.get(os.getpid())
+    return started[1] if started and started[1].poll() is None else None
 
 
 def server_address() -> str:

@@ -21,6 +21,7 @@ import pytest
 
 from ods_local.postgres import LocalPostgres
 from orchestration.dbt_args import BUILD_SETTING_ENV_PREFIX
+from orchestration.dbt_server import running_server
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.dbt_cli import PROFILE_ENV_VARS, parse_state_path, prune_parse_states
 from orchestration.defs.jobs import DAILY_MARTS_JOB
@@ -127,3 +128,13 @@ def test_a_successful_build_leaves_no_target_folder(two_nights: dict[str, Any]) 
     for run in two_nights["runs"]:
         left = [p.name for p in TARGET_ROOT.iterdir() if f"-{run.run_id[:8]}-" in p.name]
         assert left == [], left
+
+
+def test_the_builds_started_dbt_from_this_processs_dbt_server(two_nights: dict[str, Any]) -> None:
+    server = running_server()  # started by the first build, ends with this process
+    assert server is not None
+    for run in two_nights["runs"]:
+        said = [m for m in _messages(two_nights["instance"], run) if "dbt server" in m]
+        assert said and set(said) == {
+            f"dbt starts forked from this process's dbt server (pid {server.pid})"
+        }, said

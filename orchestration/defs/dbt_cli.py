@@ -43,7 +43,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from orchestration.dbt_server import SERVER_ENV, forked_dbt_enabled, server_address
+from orchestration.dbt_server import (
+    SERVER_ENV,
+    forked_dbt_enabled,
+    running_server,
+    server_address,
+)
 from orchestration.paths import venv_bin
 
 FORKED_DBT = "ods-dbt"  # dbt forked from a preloaded server (orchestration/dbt_server.py)
@@ -158,6 +163,10 @@ class OdsDbtCliResource(DbtCliResource):
         environment = dict(settings_env or {})
         if Path(self.dbt_executable).name == FORKED_DBT and forked_dbt_enabled():
             environment[SERVER_ENV] = server_address()
+            server = running_server()
+            context.log.info(
+                f"dbt starts forked from this process's dbt server (pid {server and server.pid})"
+            )
         with with_environment(environment):
             invocation = self.cli(list(args), context=context, target_path=target)
         yield from invocation.stream()

@@ -12,6 +12,10 @@ import pytest
 
 from ods_local.postgres import LocalPostgres, start_postgres
 
+# Fixtures more than one module takes (the local SFTP server with acme's and globex's accounts,
+# acme's files-step site); a fixture a module defines itself wins over these.
+pytest_plugins = ["tests.shared_fixtures"]
+
 _database_numbers = itertools.count(1)
 
 # The slowest modules (seconds each, mostly dbt), slowest first. `make test` runs pytest-xdist with

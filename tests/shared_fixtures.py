@@ -1,5 +1,5 @@
-"""Fixtures that several test modules share, each of which asks for them with
-`pytest_plugins = ["tests.shared_fixtures"]` (tests/conftest.py holds the session's PostgreSQL).
+"""Fixtures that several test modules share, loaded for every module by tests/conftest.py's
+`pytest_plugins` (a module's own fixture of the same name wins).
 
 Nothing else imports this module, so pytest loads it as a plugin first (and rewrites its asserts).
 """

@@ -37,8 +37,6 @@ from tests.files_step_support import (
     sha256,
 )
 
-pytest_plugins = ["tests.shared_fixtures"]  # completion_mart, acme_files_site
-
 CSV_NAME = "Completion20261128.csv"
 RESEND = {"ods/started_by": "ods resend"}
 

@@ -38,8 +38,6 @@ from tests.files_step_support import (
     sha256,
 )
 
-pytest_plugins = ["tests.shared_fixtures"]  # completion_mart, acme_files_site
-
 MANIFEST = "MANIFEST20261128.json"
 COMPLETION_FILE = "Completion20261128.csv"
 QUIZ_FILE = "Quiz20261128.csv"

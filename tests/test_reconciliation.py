@@ -50,8 +50,6 @@ NOW = dt.datetime(2026, 12, 26, 5, 30, tzinfo=LONDON)
 LATER = NOW + dt.timedelta(days=1)
 TEMPORARY = ".Completion20261226.csv.0123456789abcdef.part"
 
-pytest_plugins = ["tests.shared_fixtures"]  # sftp_server (acme and globex), sftp_keys
-
 
 @dataclass
 class Site:

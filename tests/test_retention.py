@@ -30,8 +30,6 @@ from orchestration.delivery.temporary_names import temporary_name
 from orchestration.feeds import FEEDS
 from tests.e2e_support import delivery_to, target_on
 
-pytest_plugins = ["tests.shared_fixtures"]  # sftp_server (acme and globex), sftp_keys
-
 TODAY = dt.date(2026, 12, 26)
 # 28 days before 2026-12-26 is 2026-11-28: that file is kept, 2026-11-27 is the newest removed.
 SUBSCRIBED = ("SCORM", "Completion")

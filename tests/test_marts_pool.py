@@ -26,6 +26,12 @@ def test_two_runs_steps_in_the_marts_pool_never_overlap(tmp_path: Path) -> None:
         "run_launcher": shipped["run_launcher"] | {"config": {"preload": ["dagster"]}},
     }
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        # The pool's slots as the first claim makes them (limit: the shipped default_limit).
+        # Made here, once: Dagster 1.13 makes them on a pool's first claim by counting, then
+        # inserting, so two runs claiming a brand-new pool at the same instant on a busy machine
+        # each made a slot and both ran (seen once in CI); a pool that exists is not affected.
+        instance.event_log_storage.initialize_concurrency_limit_to_default(MARTS_POOL)
+        assert instance.event_log_storage.get_concurrency_info(MARTS_POOL).slot_count == 1
         origin = dg.reconstructable(launcher_jobs.pooled_job).get_python_origin()
         run_ids = []
         for _ in range(2):

@@ -42,7 +42,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+
+from orchestration.paths import venv_bin  # the standard library only: ods-dbt starts fast
 
 SERVER_ENV = "ODS_DBT_SERVER"
 FORKED_ENV = "ODS_DBT_FORKED"
@@ -73,7 +76,7 @@ def client_main() -> None:
             connection.close()  # the server is gone: run dbt here
         else:
             _exit_as(_run_through(connection, sys.argv[1:]))
-    dbt = str(Path(sys.executable).with_name("dbt"))
+    dbt = str(venv_bin("dbt"))
     os.execv(dbt, [dbt, *sys.argv[1:]])
 
 
@@ -151,7 +154,7 @@ def serve(address: str, alive_fd: int) -> None:
                     killed.add(child)
             if listener in readable:
                 connection, _ = listener.accept()
-                child = _start(connection, listener, alive_fd)
+                child = _start(connection, [listener, *clients.values()], alive_fd)
                 if child:
                     clients[child] = connection
     finally:
@@ -181,8 +184,9 @@ def _reap(clients: dict[int, socket.socket]) -> None:
         connection.close()
 
 
-def _start(connection: socket.socket, listener: socket.socket, alive_fd: int) -> int:
-    """Fork the dbt a request asks for; its pid, or 0 for a request that could not be read."""
+def _start(connection: socket.socket, others: Iterable[socket.socket], alive_fd: int) -> int:
+    """Fork the dbt a request asks for; its pid, or 0 for a request that could not be read.
+    `others`: the server's sockets (listener, other callers' connections), none of the child's."""
     try:
         payload, fds, _, _ = socket.recv_fds(connection, _REQUEST_LIMIT, 3)
         while not payload.endswith(b"\n"):
@@ -199,8 +203,8 @@ def _start(connection: socket.socket, listener: socket.socket, alive_fd: int) ->
         return 0
     child = os.fork()
     if child == 0:  # the dbt: never returns
-        listener.close()
-        connection.close()
+        for held in (*others, connection):
+            held.close()
         os.close(alive_fd)
         _become_dbt(request, fds)
     for fd in fds:
@@ -272,9 +276,8 @@ def server_address() -> str:
     """The address of this process's dbt server, started on first use (the preload takes about
     3 s, once); the server ends with this process."""
     with _lock:
-        started = _server.get(os.getpid())
-        if started and started[1].poll() is None:
-            return started[0]
+        if running_server():
+            return _server[os.getpid()][0]
         folder = tempfile.mkdtemp(prefix="ods-dbt-")  # mode 0700: this user's only
         address = os.path.join(folder, "server.sock")
         alive_read, alive_write = os.pipe()

@@ -86,6 +86,13 @@ def _dbt(program: str, project: Path, env: dict[str, str], *args: str) -> subpro
     )
 
 
+def _this_processs_server() -> subprocess.Popen[bytes]:
+    server_address()  # started by the first call, the same server afterwards
+    server = running_server()
+    assert server is not None
+    return server
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -149,8 +156,7 @@ def _interrupted(dbt: subprocess.Popen[str], pg: LocalPostgres) -> int:
 
 
 def test_the_dbt_is_a_child_of_the_server_and_a_sigint_reaches_it(project, environment, pg):
-    server = running_server() or (server_address() and running_server())
-    assert server is not None
+    server = _this_processs_server()
     nap = ("run-operation", "nap", "--args", "{seconds: 4}")
     before = set(_children(server.pid))
     forked = _dbt(ODS_DBT, project, {**environment, SERVER_ENV: server_address()}, *nap)
@@ -162,8 +168,7 @@ def test_the_dbt_is_a_child_of_the_server_and_a_sigint_reaches_it(project, envir
 
 
 def test_a_killed_caller_takes_its_dbt_with_it_and_a_killed_dbt_its_caller(project, environment):
-    server = running_server() or (server_address() and running_server())
-    assert server is not None
+    server = _this_processs_server()
     forked = {**environment, SERVER_ENV: server_address()}
     args = ("run-operation", "nap", "--args", "{seconds: 60}")
 

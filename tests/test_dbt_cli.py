@@ -81,7 +81,14 @@ def two_nights(module_pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactor
             )
             for day in DAYS
         ]
-        yield {"instance": instance, "runs": runs, "state": state, "before": before}
+        yield {
+            "instance": instance,
+            "runs": runs,
+            "state": state,
+            "before": before,
+            "dbt": (defs.resources or {})["dbt"],
+            "tmp": tmp,
+        }
 
 
 def _messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
@@ -138,3 +145,11 @@ def test_the_builds_started_dbt_from_this_processs_dbt_server(two_nights: dict[s
         assert said and set(said) == {
             f"dbt starts forked from this process's dbt server (pid {server.pid})"
         }, said
+
+
+def test_no_dbt_adapter_is_made_in_the_process_running_the_step(two_nights: dict[str, Any]) -> None:
+    # dagster-dbt would load the project, profile and macros into this process for every dbt
+    # invocation (about a CPU-second), for row counts and column metadata nobody asks for.
+    invocation = two_nights["dbt"].cli(["parse"], target_path=two_nights["tmp"] / "parse")
+    assert invocation.wait().is_successful()
+    assert invocation.adapter is None

@@ -25,6 +25,8 @@ from urllib.parse import quote
 import dagster as dg
 import psycopg
 import pytest
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
@@ -35,6 +37,7 @@ from orchestration import cli
 from orchestration.clients import load_clients
 from orchestration.defs.code_location import build_definitions
 from orchestration.defs.jobs import CLIENT_FILES_JOB, SFTP_HOST_TAG
+from orchestration.defs.queued_runs import WORKSPACE_FILE, code_location_target
 from orchestration.defs.reruns import STARTED_BY_TAG, build_marts, run_client_files
 from orchestration.feeds import FEEDS
 from tests.e2e_support import (
@@ -271,3 +274,17 @@ def test_a_refused_resend_exits_2_and_submits_no_run(site, capsys, args, message
     assert cli.main(["resend", *args]) == 2
     assert message in capsys.readouterr().err
     assert _new_runs(instance, before) == []
+
+
+def test_a_command_loads_the_code_location_in_process_unless_the_launcher_needs_a_code_server():
+    shipped_launcher = {"module": "orchestration.run_launcher", "class": "PreloadedRunLauncher"}
+    (workspace,) = WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]).create_origins()
+    with dg.instance_for_test(overrides={"run_launcher": shipped_launcher}) as shipped:
+        (origin,) = code_location_target(shipped).create_origins()
+    # Under the workspace's own name: the daemon, the UI and run retries find it by that name.
+    assert isinstance(origin, InProcessCodeLocationOrigin)
+    assert origin.location_name == workspace.location_name
+    assert origin.loadable_target_origin == workspace.loadable_target_origin
+    # Dagster's DefaultRunLauncher (this module's instance) starts runs through a code server.
+    with dg.instance_for_test() as default:
+        assert isinstance(code_location_target(default), WorkspaceFileTarget)

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict, Unpack
 
 import dagster as dg
+from dagster._core.launcher import DefaultRunLauncher
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.external import RemoteJob
 from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
@@ -36,7 +38,11 @@ from dagster._core.workspace.context import (
     BaseWorkspaceRequestContext,
     WorkspaceProcessContext,
 )
-from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._core.workspace.load_target import (
+    InProcessWorkspaceLoadTarget,
+    WorkspaceFileTarget,
+    WorkspaceLoadTarget,
+)
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
@@ -158,10 +164,38 @@ def submit_run(
     return run.run_id
 
 
+def code_location_target(
+    instance: dg.DagsterInstance, workspace_file: Path = WORKSPACE_FILE
+) -> WorkspaceLoadTarget:
+    """The code location of workspace.yaml as a command loads it: in this process, under the
+    workspace's own location name (so the daemon, the UI and run retries find the runs' location
+    in their workspace by that name), saving the code server a process would start (a new
+    interpreter importing Dagster, dbt and the definitions: about 7 CPU-seconds a command).
+
+    Dagster's DefaultRunLauncher starts runs only through a code server, so with it the workspace
+    file is loaded as the daemon loads it: a code server of the command's own."""
+    file_target = WorkspaceFileTarget(paths=[str(workspace_file)])
+    if isinstance(instance.run_launcher, DefaultRunLauncher):
+        return file_target
+    return InProcessWorkspaceLoadTarget(
+        [
+            InProcessCodeLocationOrigin(
+                origin.loadable_target_origin,
+                # What a code server in this image would report (Docker and Kubernetes launchers
+                # start a run in its origin's image).
+                container_image=os.environ.get("DAGSTER_CURRENT_IMAGE"),
+                location_name=origin.location_name,
+            )
+            for origin in file_target.create_origins()
+        ]
+    )
+
+
 class RunQueue:
     """The instance's run queue, from a command: submit runs, wait for them (dequeuing them
-    in-process when no daemon does). Use as a context manager: it starts the code location's
-    server, whose output (and its runs') goes to `output` when given."""
+    in-process when no daemon does). Use as a context manager: it loads the code location
+    (`code_location_target`); output of a code server it starts, and of the runs launched, goes
+    to `output` when given."""
 
     def __init__(
         self,
@@ -181,7 +215,7 @@ class RunQueue:
             self._context = self._stack.enter_context(
                 WorkspaceProcessContext(
                     self.instance,
-                    WorkspaceFileTarget(paths=[str(self.workspace_file)]),
+                    code_location_target(self.instance, self.workspace_file),
                     version=dg.__version__,
                     read_only=False,
                     code_server_log_level="WARNING",

@@ -58,8 +58,13 @@ DEFAULT_PRELOAD = (
 log = logging.getLogger(__name__)
 
 
-def _execute_run(serialized_args: str) -> None:
-    """The run worker, in a process forked from the server: `dagster api execute_run`'s body."""
+def _execute_run(serialized_args: str, environment: Mapping[str, str]) -> None:
+    """The run worker, in a process forked from the server: `dagster api execute_run`'s body, in
+    the launching process's environment as it was at the launch (the fork server keeps the one
+    it started with, as a code server does; a process that launches runs for one warehouse after
+    another, such as a test session, must not have them run with the first one's settings)."""
+    os.environ.clear()
+    os.environ.update(environment)
     from dagster._cli.api import _execute_run_command_body
     from dagster._core.instance import DagsterInstance
     from dagster._grpc.types import ExecuteRunArgs
@@ -139,7 +144,9 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             job_origin=origin, run_id=run.run_id, instance_ref=self._instance.get_ref()
         )
         worker = self._fork_server().Process(
-            target=_execute_run, args=(serialize_value(args),), name=f"dagster-run-{run.run_id}"
+            target=_execute_run,
+            args=(serialize_value(args), dict(os.environ)),
+            name=f"dagster-run-{run.run_id}",
         )
         worker.start()
         # Not a child to wait for at exit: a daemon (or `ods resend --no-wait`) that stops leaves

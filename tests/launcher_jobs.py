@@ -36,3 +36,16 @@ def pooled_step(context: dg.OpExecutionContext) -> None:
 def pooled_job() -> None:
     """Like the marts job: one process, a step in the pool `dbt_marts`."""
     pooled_step()
+
+
+@dg.op(config_schema={"marker": str, "variable": str})
+def write_environment(context: dg.OpExecutionContext) -> None:
+    """Writes the value of an environment variable, as the run sees it, to the marker file."""
+    import os
+
+    Path(context.op_config["marker"]).write_text(os.environ.get(context.op_config["variable"], ""))
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def environment_job() -> None:
+    write_environment()

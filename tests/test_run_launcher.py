@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -38,13 +39,15 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 
 def _launch(instance: dg.DagsterInstance, marker: Path, seconds: float) -> str:
-    recon = dg.reconstructable(launcher_jobs.marker_job)
+    config = {"marker": str(marker), "seconds": seconds}
+    return _launch_job(instance, launcher_jobs.marker_job, {"write_marker": {"config": config}})
+
+
+def _launch_job(instance: dg.DagsterInstance, job: dg.JobDefinition, ops: dict[str, Any]) -> str:
     run = instance.create_run_for_job(
-        launcher_jobs.marker_job,
-        run_config={
-            "ops": {"write_marker": {"config": {"marker": str(marker), "seconds": seconds}}}
-        },
-        job_code_origin=recon.get_python_origin(),
+        job,
+        run_config={"ops": ops},
+        job_code_origin=dg.reconstructable(job).get_python_origin(),
     )
     instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
     return run.run_id
@@ -119,3 +122,21 @@ def test_terminate_cancels_a_run_in_progress(instance: dg.DagsterInstance, tmp_p
     run = _wait(instance, run_id, lambda r: r.is_finished)
     assert run.status == dg.DagsterRunStatus.CANCELED
     assert not instance.run_launcher.terminate(run_id)  # already over
+
+
+def test_each_run_has_the_launching_processs_environment_as_it_was_at_the_launch(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fork server keeps the environment it was started with (by the first launch of this
+    # process): a later run must still see the launching process's own.
+    variable = "ODS_TEST_LAUNCH_ENVIRONMENT"
+    for value in ("first", "second"):
+        monkeypatch.setenv(variable, value)
+        marker = tmp_path / value
+        config = {"marker": str(marker), "variable": variable}
+        run_id = _launch_job(
+            instance, launcher_jobs.environment_job, {"write_environment": {"config": config}}
+        )
+        run = _wait(instance, run_id, lambda r: r.is_finished)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert marker.read_text() == value

@@ -3,8 +3,9 @@ instance's run history, tagged as the files sensor tags its runs, under the inst
 SFTP host, over PostgreSQL and the local SFTP server.
 
 The instance is the shipped one (deploy/dagster.yaml: storage on PostgreSQL, here a database of its
-own on the session's embedded server; the QueuedRunCoordinator; a limit per `ods/sftp_host` value;
-the `dbt_marts` pool) with the per-host limit at 1, in a temporary DAGSTER_HOME. No dagster-daemon
+own on the session's embedded server; the QueuedRunCoordinator; the PreloadedRunLauncher; a limit
+per `ods/sftp_host` value; the `dbt_marts` pool) with the per-host limit at 1, in a temporary
+DAGSTER_HOME. No dagster-daemon
 serves it, so each command starts its own runs with Dagster's queue logic
 (orchestration/defs/queued_runs.py); one test gives it a daemon's heartbeat, and the command then
 leaves its run in the queue for the daemon. Two clients share one SFTP server; the module fixture
@@ -73,6 +74,9 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     dequeue_interval_seconds: 1
+run_launcher:
+  module: orchestration.run_launcher
+  class: PreloadedRunLauncher
 concurrency:
   runs:
     max_concurrent_runs: 8
@@ -285,6 +289,6 @@ def test_a_command_loads_the_code_location_in_process_unless_the_launcher_needs_
     assert isinstance(origin, InProcessCodeLocationOrigin)
     assert origin.location_name == workspace.location_name
     assert origin.loadable_target_origin == workspace.loadable_target_origin
-    # Dagster's DefaultRunLauncher (this module's instance) starts runs through a code server.
+    # Dagster's DefaultRunLauncher (a test instance's default) starts runs through a code server.
     with dg.instance_for_test() as default:
         assert isinstance(code_location_target(default), WorkspaceFileTarget)

@@ -292,3 +292,26 @@ def test_a_command_loads_the_code_location_in_process_unless_the_launcher_needs_
     # Dagster's DefaultRunLauncher (a test instance's default) starts runs through a code server.
     with dg.instance_for_test() as default:
         assert isinstance(code_location_target(default), WorkspaceFileTarget)
+
+
+def test_with_dagsters_default_launcher_the_command_runs_through_a_code_server_of_its_own(
+    site, tmp_path, monkeypatch, capsys
+):
+    # An instance whose run launcher is Dagster's default (a DAGSTER_HOME with no launcher set):
+    # it starts runs only through a code server, so the command starts one (code_location_target).
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    folder = site["folders"]["globex"]
+    (folder / FILE).unlink()
+
+    assert cli.main(["resend", "--client", "globex", "--from", DAY.isoformat()]) == 0
+
+    assert "1 sent, 0 failed" in capsys.readouterr().out
+    assert (folder / FILE).read_bytes() == site["archived"]["globex"]
+    with dg.DagsterInstance.get() as default:
+        assert type(default.run_launcher).__name__ == "DefaultRunLauncher"
+        (run,) = default.get_runs()
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.remote_job_origin is not None
+    location = run.remote_job_origin.repository_origin.code_location_origin
+    assert type(location).__name__ == "ManagedGrpcPythonEnvCodeLocationOrigin"

@@ -189,6 +189,19 @@ def site_clients(
     }
 
 
+def dagster_home_with_shipped_launcher(folder: Path) -> Path:
+    """A DAGSTER_HOME whose instance launches runs as deploy/dagster.yaml does (forked from the
+    PreloadedRunLauncher's server), everything else Dagster's defaults; `ods` commands then load
+    the code location in-process (orchestration/defs/queued_runs.py). Dagster's own
+    DefaultRunLauncher, with a code server per command: tests/test_reruns_through_instance.py."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_launcher:\n  module: orchestration.run_launcher\n  class: PreloadedRunLauncher\n"
+    )
+    return folder
+
+
 def set_warehouse_env(env: pytest.MonkeyPatch, pg: LocalPostgres) -> None:
     """The warehouse `pg`'s PG* variables in the environment, where the product's resources read
     their connection."""

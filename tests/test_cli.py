@@ -14,6 +14,7 @@ import yaml
 from ods_local import services
 from ods_local.postgres import LocalPostgres
 from orchestration.cli import main
+from tests.e2e_support import dagster_home_with_shipped_launcher
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -106,9 +107,10 @@ def test_a_failed_marts_run_of_rebuild_exits_1(
         archive_dir=str(tmp_path / "archive"),
     )
     monkeypatch.setenv("ODS_CLIENTS_FILE", str(clients))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv(
+        "DAGSTER_HOME", str(dagster_home_with_shipped_launcher(tmp_path / "dagster"))
+    )
     monkeypatch.setenv("ODS_HOME", str(tmp_path / "ods"))  # the command's log goes there
-    (tmp_path / "dagster").mkdir()
     for name, value in pg.libpq_env().items():
         monkeypatch.setenv(name, value)
     assert main(["rebuild", "--client", "acme", "--from", "2026-02-02"]) == 1

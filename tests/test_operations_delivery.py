@@ -44,6 +44,7 @@ from orchestration.delivery.keys import generate_key_pair
 from tests.e2e_support import (
     add_sftp_account,
     client_sites,
+    dagster_home_with_shipped_launcher,
     expected_completions,
     generate_sites,
     ods_environment,
@@ -103,15 +104,6 @@ KEPT_FOREIGN = [NOT_OURS, "Completion20991231.csv", "Quiz20250101.csv", "notes.t
 RETRIES = 2
 
 
-SHIPPED_LAUNCHER = """\
-telemetry:
-  enabled: false
-run_launcher:
-  module: orchestration.run_launcher
-  class: PreloadedRunLauncher
-"""
-
-
 @pytest.fixture(scope="module")
 def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("operations")
@@ -138,10 +130,7 @@ def night(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
         delivery_retries=RETRIES,
         delivery_retry_delay_seconds=0.2,
     )
-    (tmp / "dagster").mkdir()
-    # The shipped instance's launcher (deploy/dagster.yaml): the commands' runs are forked from
-    # its preloaded server. (Dagster's DefaultRunLauncher: tests/test_reruns_through_instance.py.)
-    (tmp / "dagster" / "dagster.yaml").write_text(SHIPPED_LAUNCHER)
+    dagster_home_with_shipped_launcher(tmp / "dagster")
     # ODS_HOME: the ods commands' logs.
     with ods_environment(
         module_pg, clients_file, DAGSTER_HOME=str(tmp / "dagster"), ODS_HOME=str(tmp / "ods")

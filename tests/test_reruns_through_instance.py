@@ -5,10 +5,9 @@ SFTP host, over PostgreSQL and the local SFTP server.
 The instance is the shipped one (deploy/dagster.yaml: storage on PostgreSQL, here a database of its
 own on the session's embedded server; the QueuedRunCoordinator; the PreloadedRunLauncher; a limit
 per `ods/sftp_host` value; the `dbt_marts` pool) with the per-host limit at 1, in a temporary
-DAGSTER_HOME. No dagster-daemon
-serves it, so each command starts its own runs with Dagster's queue logic
-(orchestration/defs/queued_runs.py); one test gives it a daemon's heartbeat, and the command then
-leaves its run in the queue for the daemon. Two clients share one SFTP server; the module fixture
+DAGSTER_HOME. No dagster-daemon serves it, so each command starts its own runs with Dagster's queue
+logic (orchestration/defs/queued_runs.py); one test gives it a daemon's heartbeat, and the command
+then leaves its run in the queue for the daemon. Two clients share one SFTP server; the module fixture
 builds and delivers their files of one day in-process (the demo's path), which archives them.
 """
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 import paramiko
@@ -200,6 +201,15 @@ def dagster_home_with_shipped_launcher(folder: Path) -> Path:
         "run_launcher:\n  module: orchestration.run_launcher\n  class: PreloadedRunLauncher\n"
     )
     return folder
+
+
+def instance_database_url(warehouse: LocalPostgres) -> str:
+    """A database of the instance's own beside the warehouse's, as SQLAlchemy's URL."""
+    name = f"{warehouse.database}_dagster"
+    with psycopg.connect(warehouse.conninfo(), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name}")
+        conn.execute(f"create database {name}")
+    return f"postgresql+psycopg2://{quote(warehouse.user)}@/{name}?host={quote(warehouse.host)}&port={warehouse.port}"
 
 
 def set_warehouse_env(env: pytest.MonkeyPatch, pg: LocalPostgres) -> None:

@@ -12,16 +12,21 @@ import dagster as dg
 import yaml
 from dagster._core.launcher import LaunchRunContext
 
+from ods_local.postgres import LocalPostgres
 from orchestration.defs.jobs import MARTS_POOL
 from orchestration.paths import PROJECT_ROOT
 from tests import launcher_jobs
+from tests.e2e_support import instance_database_url
 
 
-def test_two_runs_steps_in_the_marts_pool_never_overlap(tmp_path: Path) -> None:
+def test_two_runs_steps_in_the_marts_pool_never_overlap(pg: LocalPostgres, tmp_path: Path) -> None:
     shipped = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
     assert launcher_jobs.pooled_step.pool == MARTS_POOL
     log = tmp_path / "steps.log"
     overrides = {
+        # On PostgreSQL, as shipped: a step claims a pool slot with SELECT ... FOR UPDATE SKIP
+        # LOCKED, which SQLite ignores (two runs' steps there can claim the same free slot).
+        "storage": {"postgres": {"postgres_url": instance_database_url(pg)}},
         "concurrency": {"pools": shipped["concurrency"]["pools"]},
         "run_launcher": shipped["run_launcher"] | {"config": {"preload": ["dagster"]}},
     }

@@ -20,10 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import dagster as dg
-import psycopg
 import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.workspace.load_target import WorkspaceFileTarget
@@ -32,7 +30,6 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster._daemon.types import DaemonHeartbeat
 
-from ods_local.postgres import LocalPostgres
 from orchestration import cli
 from orchestration.clients import load_clients
 from orchestration.defs.code_location import build_definitions
@@ -44,6 +41,7 @@ from tests.e2e_support import (
     client_entry,
     client_sites,
     generate_sites,
+    instance_database_url,
     ods_environment,
     parse_csv,
     start_sftp_server,
@@ -100,7 +98,7 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
     )
     (tmp / "dagster").mkdir()
     (tmp / "dagster" / "dagster.yaml").write_text(
-        DAGSTER_YAML.format(url=_instance_database(module_pg))
+        DAGSTER_YAML.format(url=instance_database_url(module_pg))
     )
     # ODS_HOME: the commands' logs.
     with ods_environment(
@@ -132,15 +130,6 @@ def site(module_pg, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 },
             }
     server.stop()
-
-
-def _instance_database(warehouse: LocalPostgres) -> str:
-    """A database of the instance's own beside the warehouse's, as SQLAlchemy's URL."""
-    name = f"{warehouse.database}_dagster"
-    with psycopg.connect(warehouse.conninfo(), autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name}")
-        conn.execute(f"create database {name}")
-    return f"postgresql+psycopg2://{quote(warehouse.user)}@/{name}?host={quote(warehouse.host)}&port={warehouse.port}"
 
 
 def _new_runs(instance: dg.DagsterInstance, before: set[str]) -> list[dg.DagsterRun]:
